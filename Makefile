@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UGC := $(BIN)/ugc
+# `make test` runs its own stack (folder and ports in tests/stack.env) beside a `make run` one.
+TEST_ENV := UGC_ENV_FILE=tests/stack.env
+
+.PHONY: install run stop status test lint format bench-ingest bench-pipeline clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+run: install
+	$(UGC) stack up
+	$(UGC) run
+
+stop:
+	$(UGC) stack down
+
+status:
+	$(UGC) stack status
+
+test: install
+	$(TEST_ENV) $(UGC) stack up
+	$(TEST_ENV) $(BIN)/pytest; status=$$?; $(TEST_ENV) $(UGC) stack down; exit $$status
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	-$(UGC) stack down
+	-$(TEST_ENV) $(UGC) stack down
+	rm -rf .stack .stack-test $(VENV)

@@ -1,0 +1,42 @@
+"""Register the value subjects that are missing and pin their compatibility level."""
+
+import httpx
+from schema_registry.client import SchemaRegistryClient
+
+from infra.init.report import InitResult, Outcome
+from schemas.catalog import local_schemas
+from ugc.settings import Settings
+
+
+def init_subjects(settings: Settings) -> list[InitResult]:
+    client = SchemaRegistryClient(url=settings.schema_registry_url, timeout=httpx.Timeout(10.0))
+    results = []
+    for local in local_schemas(settings):
+        registered = client.get_schema(local.subject)
+        if registered is None:
+            schema_id = client.register(local.subject, local.schema)
+            client.update_compatibility(settings.schema_compatibility, local.subject)
+            results.append(
+                InitResult("registry", "subject", local.subject, Outcome.CREATED, f"id {schema_id}")
+            )
+        elif client.check_version(local.subject, local.schema) is None:
+            results.append(
+                InitResult(
+                    "registry",
+                    "subject",
+                    local.subject,
+                    Outcome.DIFFERS,
+                    f"registry has v{registered.version}; see `ugc schemas check`",
+                )
+            )
+        else:
+            results.append(
+                InitResult(
+                    "registry",
+                    "subject",
+                    local.subject,
+                    Outcome.EXISTED,
+                    f"id {registered.schema_id}",
+                )
+            )
+    return results

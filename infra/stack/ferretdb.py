@@ -1,0 +1,74 @@
+"""FerretDB 1.24 (SQLite backend): the MongoDB wire protocol, built from the Go module proxy."""
+
+import shutil
+from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from infra.stack.base import (
+    INFRA_DIR,
+    Component,
+    Health,
+    Launch,
+    content_hash,
+    is_complete,
+    mark_complete,
+    run_tool,
+)
+
+FERRETDB_VERSION = "1.24.2"
+WRAPPER_DIR = INFRA_DIR / "ferretdb"
+
+
+class FerretDB(Component):
+    name = "ferretdb"
+    version = FERRETDB_VERSION
+
+    @property
+    def address(self) -> str:
+        return self.settings.mongo_url
+
+    def listen_ports(self) -> list[tuple[str, int]]:
+        return [self.settings.mongo_host_port]
+
+    @property
+    def dist_dir(self) -> Path:
+        inputs = content_hash(*(WRAPPER_DIR / name for name in ("main.go", "go.mod", "go.sum")))
+        return self.layout.dist / f"{self.name}-{self.version}-{inputs}"
+
+    @property
+    def binary(self) -> str:
+        return str(self.dist_dir / "ugc-ferretdb")
+
+    def provision(self) -> None:
+        if is_complete(self.dist_dir):
+            return
+        shutil.rmtree(self.dist_dir, ignore_errors=True)
+        # go.sum pins every module; the Go module and build caches make a rebuild download nothing.
+        run_tool(
+            ["go", "build", "-trimpath", "-o", self.binary, "."],
+            cwd=WRAPPER_DIR,
+            what="building FerretDB with Go",
+        )
+        mark_complete(self.dist_dir)
+
+    def launch(self) -> Launch:
+        host, port = self.settings.mongo_host_port
+        data = self.layout.data_dir("ferretdb")
+        return Launch(
+            argv=[self.binary, f"-listen-addr={host}:{port}", f"-sqlite-url=file:{data}/"],
+            cwd=data,
+        )
+
+    def health(self) -> Health:
+        try:
+            client: MongoClient = MongoClient(self.address, serverSelectionTimeoutMS=2000)
+            with client:
+                info = client.admin.command("buildInfo")
+        except PyMongoError as exc:
+            return Health(False, f"{type(exc).__name__}: {exc}")
+        version = str(info.get("ferretdbVersion", "")).lstrip("v")
+        if version != self.version:
+            return Health(False, f"unexpected FerretDB version {version!r}")
+        return Health(True, f"MongoDB {info.get('version')} wire protocol")

@@ -1,0 +1,104 @@
+"""The one settings object of the service, read from `UGC_*` environment variables.
+
+Every field is documented in `.env.example`; `tests/test_settings.py` keeps the two in step.
+Addresses are what clients connect to; the local stack binds to the same host and port, so one
+variable moves both ends.
+"""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="UGC_",
+        env_file=os.environ.get("UGC_ENV_FILE", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- Kafka ---
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = "ugc"
+    kafka_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    kafka_retention_ms: int = 7 * 24 * 3600 * 1000
+    kafka_dead_letter_retention_ms: int = 30 * 24 * 3600 * 1000
+
+    # --- Schema registry (Confluent-compatible API) ---
+    schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    schema_compatibility: str = "BACKWARD"
+
+    # --- MongoDB ---
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_db: str = "ugc"
+
+    # --- ClickHouse: a server over HTTP when the URL is set, else embedded chDB at the path ---
+    clickhouse_url: str = ""
+    clickhouse_path: Path = PROJECT_ROOT / ".stack" / "data" / "chdb"
+    clickhouse_db: str = "ugc"
+    clickhouse_cluster: str = ""
+
+    # --- HTTP API and the nginx in front of it ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8001
+    nginx_port: int = 8000
+    nginx_body_limit: str = "1m"
+    nginx_rate_limit: str = "2000r/s"
+    nginx_rate_burst: int = 4000
+
+    # --- Faust worker ---
+    worker_web_port: int = 6066
+
+    # --- Local stack (infra/stack): where state lives and the ports not implied above ---
+    stack_dir: Path = PROJECT_ROOT / ".stack"
+    stack_dist_dir: Path = PROJECT_ROOT / ".stack" / "dist"
+    stack_kafka_controller_port: int = 9093
+    stack_kafka_heap: str = "512m"
+    stack_registry_management_port: int = 9001
+    stack_registry_heap: str = "384m"
+    stack_java21_home: str = ""
+    stack_start_timeout_s: float = 120.0
+
+    @field_validator("clickhouse_path", "stack_dir", "stack_dist_dir")
+    @classmethod
+    def _relative_to_project(cls, path: Path) -> Path:
+        """Relative folders are taken from the project root, wherever the command runs."""
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        host, _, port = self.kafka_bootstrap.split(",")[0].rpartition(":")
+        return host, int(port)
+
+    @property
+    def registry_host_port(self) -> tuple[str, int]:
+        return _host_port(self.schema_registry_url, 8081)
+
+    @property
+    def registry_base_url(self) -> str:
+        """The registry's root URL (without the ccompat path)."""
+        parts = urlsplit(self.schema_registry_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def mongo_host_port(self) -> tuple[str, int]:
+        return _host_port(self.mongo_url, 27017)
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
