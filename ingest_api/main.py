@@ -1,26 +1,59 @@
 """The FastAPI application: ingest (write path) and read endpoints under /api/v1."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+
+from ingest_api.auth import TokenVerifier
+from ingest_api.errors import install_error_handlers
+from ingest_api.gateways.event_log import KafkaEventLog
+from ingest_api.logs import configure_logging
+from ingest_api.metrics import MetricsMiddleware
+from ingest_api.routes import events, operations
+from ingest_api.services.events import EventService
+from ugc.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        event_log = KafkaEventLog(settings)
+        await event_log.start()
+        app.state.event_log = event_log
+        app.state.event_service = EventService(event_log, settings.max_clock_skew_s)
+        try:
+            yield
+        finally:
+            await event_log.stop()
+
     app = FastAPI(
         title="UGC service",
-        description="Playback events, resume positions, watch time, favourites and ratings.",
+        description=(
+            "Playback events, resume positions, watch time, favourites and ratings of the "
+            "online cinema. Writes are accepted (202) once durable in Kafka."
+        ),
         version="0.1.0",
         docs_url=f"{API_PREFIX}/openapi",
         openapi_url=f"{API_PREFIX}/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
-
-    @app.get(f"{API_PREFIX}/health", tags=["operations"])
-    async def health() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
+    install_error_handlers(app, settings.retry_after_s)
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(operations.router)
+    app.include_router(events.router, prefix=API_PREFIX)
     return app
 
 
-app = create_app()
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn (`--factory`): logging configured in the server process."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

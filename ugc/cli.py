@@ -1,10 +1,13 @@
 """`ugc`: the operators' command line (local stack, initers, running the service)."""
 
+from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import typer
 
 from infra.stack.process import StackError
+from schemas.cli import schemas_app
 from ugc.settings import get_settings
 
 app = typer.Typer(
@@ -18,6 +21,7 @@ stack_app = typer.Typer(
     help="The local single-node stack (no Docker).",
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(schemas_app, name="schemas")
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -111,6 +115,20 @@ def nginx_config(
             as_root=True,
         )
     )
+
+
+@app.command("token")
+def token(
+    user: UUID = typer.Option(..., "--user", help="The viewer's UUID (the token's sub)."),
+    ttl_minutes: int = typer.Option(60, help="Lifetime of the token."),
+) -> None:
+    """Mint a development JWT signed with the local secret (UGC_JWT_SECRET)."""
+    from ingest_api.auth import mint_token
+
+    try:
+        typer.echo(mint_token(get_settings(), user, timedelta(minutes=ttl_minutes)))
+    except ValueError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command("run")

@@ -55,6 +55,23 @@ class Settings(BaseSettings):
     nginx_rate_limit: str = "2000r/s"
     nginx_rate_burst: int = 4000
 
+    # --- Ingest: producing to Kafka ---
+    produce_timeout_s: float = Field(default=5.0, gt=0)
+    producer_linger_ms: int = Field(default=5, ge=0)
+    producer_compression: str = "lz4"
+    registry_timeout_s: float = Field(default=3.0, gt=0)
+    retry_after_s: int = Field(default=5, ge=1)
+    batch_max_events: int = Field(default=500, ge=1)
+    max_clock_skew_s: int = Field(default=300, ge=0)
+
+    # --- Auth: JWTs issued by the cinema's auth service ---
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = "change-me-local-development-secret"
+    jwt_public_key_file: Path | None = None
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
+    log_level: str = "INFO"
+
     # --- Faust worker ---
     worker_web_port: int = 6066
 

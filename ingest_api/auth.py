@@ -1,0 +1,84 @@
+"""Bearer JWTs as the cinema's auth service issues them: HS256 (shared secret) or RS256."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ugc.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="JWT from the auth service; `sub` is the viewer.")
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: UUID
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._algorithm = settings.jwt_algorithm
+        if self._algorithm.startswith("HS"):
+            self._key: str = settings.jwt_secret
+        elif settings.jwt_public_key_file is None:
+            raise ValueError(f"{self._algorithm} needs UGC_JWT_PUBLIC_KEY_FILE")
+        else:
+            self._key = settings.jwt_public_key_file.read_text()
+        self._audience = settings.jwt_audience or None
+        self._issuer = settings.jwt_issuer or None
+
+    def verify(self, token: str) -> Caller:
+        """The caller of a valid token; raises jwt.InvalidTokenError otherwise."""
+        claims = jwt.decode(
+            token,
+            self._key,
+            algorithms=[self._algorithm],
+            audience=self._audience,
+            issuer=self._issuer,
+            options={"require": ["sub", "exp"]},
+        )
+        try:
+            return Caller(user_id=UUID(str(claims["sub"])))
+        except ValueError as exc:
+            raise jwt.InvalidTokenError("sub is not a UUID") from exc
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    if credentials is None:
+        raise _unauthorized("missing bearer token")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return verifier.verify(credentials.credentials)
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise _unauthorized(f"invalid token: {exc}") from exc
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+def mint_token(settings: Settings, user_id: UUID, ttl: timedelta) -> str:
+    """A development token signed with the local HS secret (`ugc token`)."""
+    if not settings.jwt_algorithm.startswith("HS"):
+        raise ValueError("minting needs an HS algorithm and UGC_JWT_SECRET")
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + ttl}
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)

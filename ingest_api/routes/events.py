@@ -1,0 +1,126 @@
+"""Write endpoints: one per event family, plus a mixed batch. 202 only once Kafka has it."""
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from ingest_api.auth import CurrentCaller
+from ingest_api.dependencies import EventServiceDep, SettingsDep
+from ingest_api.errors import ERROR_RESPONSES, describe_validation_error
+from ingest_api.gateways.event_log import OutgoingEvent
+from ingest_api.metrics import EVENTS_PRODUCED, PRODUCER_ERRORS
+from ingest_api.models import (
+    Accepted,
+    AnyEventIn,
+    BatchIn,
+    BatchResult,
+    EventIn,
+    FavouriteIn,
+    ItemResult,
+    PlaybackEventIn,
+    PositionIn,
+    RatingIn,
+    ViewingIn,
+)
+from ingest_api.services.events import ClockSkewError, EventService
+
+router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
+ANY_EVENT: TypeAdapter[EventIn] = TypeAdapter(AnyEventIn)
+
+
+async def _accept(service: EventService, caller: CurrentCaller, body: EventIn) -> Accepted:
+    event_id = await service.accept(caller.user_id, body)
+    EVENTS_PRODUCED.labels(body.type).inc()  # type: ignore[attr-defined]
+    return Accepted(event_id=event_id)
+
+
+ACCEPTED = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
+
+
+@router.post("/playback", **ACCEPTED)
+async def playback(body: PlaybackEventIn, caller: CurrentCaller, service: EventServiceDep):
+    """Play, pause, seek forward or backward, stop — with the position after the action."""
+    return await _accept(service, caller, body)
+
+
+@router.post("/position", **ACCEPTED)
+async def position(body: PositionIn, caller: CurrentCaller, service: EventServiceDep):
+    """A position heartbeat: the point to resume from."""
+    return await _accept(service, caller, body)
+
+
+@router.post("/viewing", **ACCEPTED)
+async def viewing(body: ViewingIn, caller: CurrentCaller, service: EventServiceDep):
+    """Seconds watched in one stretch; summed per viewer and film downstream."""
+    return await _accept(service, caller, body)
+
+
+@router.post("/favourites", **ACCEPTED)
+async def favourite(body: FavouriteIn, caller: CurrentCaller, service: EventServiceDep):
+    """Add a film to, or remove it from, the caller's favourites."""
+    return await _accept(service, caller, body)
+
+
+@router.post("/ratings", **ACCEPTED)
+async def rating(body: RatingIn, caller: CurrentCaller, service: EventServiceDep):
+    """Rate a film 0–10, or remove the rating with `"score": null`."""
+    return await _accept(service, caller, body)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchResult,
+    responses={207: {"model": BatchResult, "description": "Some events were not accepted."}},
+)
+async def batch(
+    body: BatchIn, caller: CurrentCaller, service: EventServiceDep, settings: SettingsDep
+):
+    """Up to `UGC_BATCH_MAX_EVENTS` mixed events (each with `type`), with a result per item.
+
+    202 when every event was accepted; 207 when some were not (each result says why: 422 for an
+    invalid event, 503 when it was not stored and should be retried); 503 when none was stored.
+    """
+    if len(body.events) > settings.batch_max_events:
+        return JSONResponse(
+            status_code=422,
+            content={"detail": f"events: at most {settings.batch_max_events} per batch"},
+        )
+    received = datetime.now(UTC)
+    results: list[ItemResult] = []
+    outgoing: list[tuple[int, OutgoingEvent, str]] = []
+    for index, raw in enumerate(body.events):
+        try:
+            event = ANY_EVENT.validate_python(raw)
+            built = service.build(caller.user_id, event, received)
+        except ValidationError as exc:
+            error = describe_validation_error(exc, prefix=f"events.{index}")
+            results.append(ItemResult(index=index, status=422, error=error))
+            continue
+        except ClockSkewError as exc:
+            results.append(ItemResult(index=index, status=422, error=f"client_ts: {exc}"))
+            continue
+        outgoing.append((index, built, event.type))  # type: ignore[attr-defined]
+
+    outcomes = await service.accept_many([built for _, built, _ in outgoing]) if outgoing else []
+    for (index, built, event_type), outcome in zip(outgoing, outcomes, strict=True):
+        if outcome is None:
+            EVENTS_PRODUCED.labels(event_type).inc()
+            results.append(ItemResult(index=index, status=202, event_id=built.record["event_id"]))
+        else:
+            PRODUCER_ERRORS.labels(outcome.dependency).inc()
+            results.append(ItemResult(index=index, status=503, error=str(outcome)))
+    results.sort(key=lambda r: r.index)
+
+    accepted = sum(r.status == 202 for r in results)
+    result = BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
+    if accepted == len(results):
+        code = 202
+    elif accepted == 0 and any(r.status == 503 for r in results):
+        code = 503
+    else:
+        code = 207
+    headers = {"Retry-After": str(settings.retry_after_s)} if code == 503 else None
+    return JSONResponse(status_code=code, content=result.model_dump(mode="json"), headers=headers)

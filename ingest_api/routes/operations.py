@@ -1,0 +1,32 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ingest_api.dependencies import EventLogDep, SettingsDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/api/v1/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/api/v1/ready", responses={503: {"description": "Kafka or the registry is down."}})
+async def ready(event_log: EventLogDep, settings: SettingsDep) -> JSONResponse:
+    """Readiness: Kafka and the schema registry answer now."""
+    checks = await event_log.ready()
+    ok = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        status_code=200 if ok else 503,
+        content={"status": "ok" if ok else "unavailable", "checks": checks},
+        headers=None if ok else {"Retry-After": str(settings.retry_after_s)},
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
