@@ -39,6 +39,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks run against the `make run` stack (started if needed) and write docs/benchmarks.md.
+bench-ingest: install
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk
+	$(UGC) stack up
+	$(BIN)/python -m bench.ingest
+
 clean:
 	-$(UGC) stack down
 	-$(TEST_ENV) $(UGC) stack down

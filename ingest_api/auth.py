@@ -1,5 +1,7 @@
 """Bearer JWTs as the cinema's auth service issues them: HS256 (shared secret) or RS256."""
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -10,6 +12,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ugc.settings import Settings
+
+VERIFIED_TOKENS_KEPT = 10_000
 
 bearer = HTTPBearer(auto_error=False, description="JWT from the auth service; `sub` is the viewer.")
 
@@ -30,9 +34,26 @@ class TokenVerifier:
             self._key = settings.jwt_public_key_file.read_text()
         self._audience = settings.jwt_audience or None
         self._issuer = settings.jwt_issuer or None
+        # A client sends the same token with every event; its signature is checked once and
+        # the result kept until the token expires (bounded, oldest dropped first).
+        self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
 
     def verify(self, token: str) -> Caller:
         """The caller of a valid token; raises jwt.InvalidTokenError otherwise."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            caller, expires_at = cached
+            if time.time() < expires_at:
+                return caller
+            del self._verified[token]
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        caller, expires_at = self._decode(token)
+        self._verified[token] = (caller, expires_at)
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return caller
+
+    def _decode(self, token: str) -> tuple[Caller, float]:
         claims = jwt.decode(
             token,
             self._key,
@@ -42,9 +63,10 @@ class TokenVerifier:
             options={"require": ["sub", "exp"]},
         )
         try:
-            return Caller(user_id=UUID(str(claims["sub"])))
+            caller = Caller(user_id=UUID(str(claims["sub"])))
         except ValueError as exc:
             raise jwt.InvalidTokenError("sub is not a UUID") from exc
+        return caller, float(claims["exp"])
 
 
 def _unauthorized(detail: str) -> HTTPException:

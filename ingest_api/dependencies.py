@@ -1,4 +1,7 @@
-"""Objects the routes get from the app state (built once in the lifespan)."""
+"""Objects the routes get from the app state (built once in the lifespan).
+
+FastAPI runs plain `def` dependencies in a thread pool; these are `async def` to stay on the loop.
+"""
 
 from typing import Annotated
 
@@ -9,17 +12,17 @@ from ingest_api.services.events import EventService
 from ugc.settings import Settings
 
 
-def get_event_service(request: Request) -> EventService:
+async def get_event_service(request: Request) -> EventService:
     service: EventService = request.app.state.event_service
     return service
 
 
-def get_event_log(request: Request) -> KafkaEventLog:
+async def get_event_log(request: Request) -> KafkaEventLog:
     event_log: KafkaEventLog = request.app.state.event_log
     return event_log
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

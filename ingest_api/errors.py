@@ -25,7 +25,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def describe_validation_error(exc: ValidationError | RequestValidationError, prefix: str = "") -> str:
+def describe_validation_error(
+    exc: ValidationError | RequestValidationError, prefix: str = ""
+) -> str:
     """One line naming each bad field, e.g. `body.position_ms: Input should be >= 0`."""
     parts = []
     for error in exc.errors():

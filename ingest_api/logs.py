@@ -27,3 +27,5 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Per-request chatter of the HTTP clients (registry lookups) is not worth a line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings.retry_after_s)
     app.add_middleware(MetricsMiddleware)
     app.include_router(operations.router)
-    app.include_router(events.router, prefix=API_PREFIX)
+    # Routers carry their full paths, so metrics label requests with the whole route template.
+    app.include_router(events.router)
     return app
 
 

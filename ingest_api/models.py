@@ -28,7 +28,8 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: UUID | None = Field(
-        default=None, description="Set it to make retries idempotent; the server makes one if absent."
+        default=None,
+        description="Set it to make retries idempotent; the server makes one if absent.",
     )
     movie_id: UUID
     client_ts: AwareDatetime | None = Field(

@@ -22,13 +22,18 @@ def load_schema(path: Path) -> AvroSchema:
     return AvroSchema(json.loads(path.read_text()))
 
 
-def local_schemas(settings: Settings) -> list[LocalSchema]:
+def local_schemas(settings: Settings, directory: Path | None = None) -> list[LocalSchema]:
+    """One schema per family, from `schemas/` or from `directory` (a candidate copy to check)."""
+    paths = {
+        family: (directory / schema_file(family).name) if directory else schema_file(family)
+        for family in Family
+    }
     return [
         LocalSchema(
             family=family,
             subject=value_subject(topic_name(settings, family)),
-            path=schema_file(family),
-            schema=load_schema(schema_file(family)),
+            path=path,
+            schema=load_schema(path),
         )
-        for family in Family
+        for family, path in paths.items()
     ]

@@ -8,12 +8,13 @@ fails loudly instead of silently becoming a new version.
 import asyncio
 import io
 import struct
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import httpx
 from schema_registry.client import AsyncSchemaRegistryClient
 from schema_registry.client.errors import ClientError
+from schema_registry.client.schema import AvroSchema
 from schema_registry.serializers import AsyncAvroMessageSerializer
 
 from schemas.catalog import LocalSchema, local_schemas
@@ -90,8 +91,10 @@ class EventDecoder:
 
     def __init__(self, settings: Settings, family: Family) -> None:
         local = next(s for s in local_schemas(settings) if s.family == family)
+        # The serializer hands reader_schema straight to fastavro, which wants the parsed dict.
+        reader = cast(AvroSchema, local.schema.schema)
         self._serializer = AsyncAvroMessageSerializer(
-            registry_client(settings), reader_schema=local.schema
+            registry_client(settings), reader_schema=reader
         )
 
     async def decode(self, message: bytes) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import base64
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -141,7 +142,9 @@ class Kafka(Component):
         if not port_open(*self.settings.kafka_host_port):
             return Health(False, "port closed")
         try:
-            brokers = asyncio.run(asyncio.wait_for(_describe_cluster(self.address), 5.0))
+            # A thread of its own: callers may already be running an event loop.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                brokers = pool.submit(asyncio.run, _describe_cluster(self.address)).result()
         except Exception as exc:
             return Health(False, f"{type(exc).__name__}: {exc}")
         if not brokers:
@@ -152,8 +155,9 @@ class Kafka(Component):
 async def _describe_cluster(bootstrap: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=4000)
     try:
-        await admin.start()
-        cluster = await admin.describe_cluster()
+        async with asyncio.timeout(5.0):
+            await admin.start()
+            cluster = await admin.describe_cluster()
     finally:
         await admin.close()
     return len(cluster.get("brokers", []))

@@ -51,9 +51,10 @@ class Stack:
             component.provision()
             echo(f"  ready in {time.monotonic() - started:.1f}s")
         for component in self.components:
-            self._start(component, echo)
+            self.start(component, echo)
 
-    def _start(self, component: Component, echo: Echo) -> None:
+    def start(self, component: Component, echo: Echo) -> None:
+        """Start one component unless it runs already, and wait until it is healthy."""
         pid = component.process.pid()
         if pid is not None:
             health = self._wait_healthy(component)

@@ -31,6 +31,21 @@ class OutgoingEvent:
     record: dict[str, Any]
 
 
+def new_producer(settings: Settings) -> AIOKafkaProducer:
+    """The producer configuration of the write path: durable, idempotent, batched, bounded."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="ugc-ingest",
+        acks="all",
+        enable_idempotence=True,
+        compression_type=settings.producer_compression or None,
+        linger_ms=settings.producer_linger_ms,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=int(settings.produce_timeout_s * 1000),
+        retry_backoff_ms=100,
+    )
+
+
 class KafkaEventLog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -57,7 +72,7 @@ class KafkaEventLog:
             return self._producer
         async with self._lock:
             if self._producer is None:
-                producer = self._new_producer()
+                producer = new_producer(self._settings)
                 try:
                     async with asyncio.timeout(self._settings.produce_timeout_s):
                         await producer.start()
@@ -66,20 +81,6 @@ class KafkaEventLog:
                     raise DependencyUnavailable(KAFKA, f"{type(exc).__name__}: {exc}") from exc
                 self._producer = producer
         return self._producer
-
-    def _new_producer(self) -> AIOKafkaProducer:
-        timeout_ms = int(self._settings.produce_timeout_s * 1000)
-        return AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            client_id="ugc-ingest",
-            acks="all",
-            enable_idempotence=True,
-            compression_type=self._settings.producer_compression or None,
-            linger_ms=self._settings.producer_linger_ms,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=timeout_ms,
-            retry_backoff_ms=100,
-        )
 
     async def publish(self, event: OutgoingEvent) -> None:
         (outcome,) = await self.publish_many([event])

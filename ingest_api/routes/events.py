@@ -26,7 +26,7 @@ from ingest_api.models import (
 )
 from ingest_api.services.events import ClockSkewError, EventService
 
-router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/v1/events", tags=["events"], responses=ERROR_RESPONSES)
 ANY_EVENT: TypeAdapter[EventIn] = TypeAdapter(AnyEventIn)
 
 
@@ -81,7 +81,8 @@ async def batch(
     """Up to `UGC_BATCH_MAX_EVENTS` mixed events (each with `type`), with a result per item.
 
     202 when every event was accepted; 207 when some were not (each result says why: 422 for an
-    invalid event, 503 when it was not stored and should be retried); 503 when none was stored.
+    invalid event, 503 when it was not stored and should be retried); 422 when every event was
+    invalid; 503 when none was stored because Kafka or the registry is unavailable.
     """
     if len(body.events) > settings.batch_max_events:
         return JSONResponse(
@@ -116,11 +117,12 @@ async def batch(
 
     accepted = sum(r.status == 202 for r in results)
     result = BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
+    code = 207  # mixed outcomes: each result says what happened to its event
     if accepted == len(results):
         code = 202
     elif accepted == 0 and any(r.status == 503 for r in results):
         code = 503
-    else:
-        code = 207
+    elif accepted == 0:
+        code = 422
     headers = {"Retry-After": str(settings.retry_after_s)} if code == 503 else None
     return JSONResponse(status_code=code, content=result.model_dump(mode="json"), headers=headers)

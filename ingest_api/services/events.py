@@ -57,9 +57,7 @@ class EventService:
         await self._log.publish(event)
         return UUID(event.record["event_id"])
 
-    async def accept_many(
-        self, events: list[OutgoingEvent]
-    ) -> list[DependencyUnavailable | None]:
+    async def accept_many(self, events: list[OutgoingEvent]) -> list[DependencyUnavailable | None]:
         return await self._log.publish_many(events)
 
 

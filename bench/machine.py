@@ -1,0 +1,51 @@
+"""Machine facts stamped on every benchmark result."""
+
+import os
+import platform
+from datetime import UTC, datetime
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def memory_gib() -> float:
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine_line() -> str:
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} cores ({cpu_model()}) · "
+        f"{memory_gib():.0f} GiB · {platform.system()} {platform.release()} · "
+        f"Python {platform.python_version()}"
+    )
+
+
+def replace_section(path: str, heading: str, body: str) -> None:
+    """Write `## heading` + body into the markdown file, replacing that section if present."""
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        text = "# Benchmarks\n\nWritten by the `make bench-*` targets; each section is one run.\n"
+    marker = f"## {heading}\n"
+    section = f"{marker}\n{body.strip()}\n"
+    if marker in text:
+        start = text.index(marker)
+        end = text.find("\n## ", start + len(marker))
+        text = text[:start] + section + (text[end:] if end != -1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    with open(path, "w") as out:
+        out.write(text)
