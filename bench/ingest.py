@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -26,7 +27,8 @@ from infra.stack.process import wait_until
 from ingest_api.auth import mint_token
 from ugc.settings import PROJECT_ROOT, get_settings
 
-DURATION_S = int(os.environ.get("BENCH_DURATION_S", "20"))
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))  # this VM is noisy: report the median round
 BATCH = 100
 TARGET_SINGLE_RPS = 3000
 TARGET_BATCH_EPS = 30_000
@@ -115,23 +117,27 @@ def main() -> None:
             sys.exit("the API did not become ready within 60s")
         token = mint_token(settings, uuid.uuid4(), timedelta(hours=1))
         run_wrk(api, token, 1, 32)  # warm-up: connections, caches, JIT of the broker
-        before = events_produced(api)
-        single = run_wrk(api, token, 1, 64)
-        middle = events_produced(api)
-        batch = run_wrk(api, token, BATCH, 8)
-        after = events_produced(api)
+        singles = [checked_run(api, token, 1, 64) for _ in range(ROUNDS)]
+        batches = [checked_run(api, token, BATCH, 8) for _ in range(ROUNDS)]
     finally:
         server.terminate()
         server.wait(timeout=30)
-    ceiling = raw_ceiling(300_000)
+    ceiling = statistics.median(raw_ceiling(300_000) for _ in range(ROUNDS))
+    single, batch = median_run(singles), median_run(batches)
+    report(single, batch, batch.requests_per_s * BATCH, ceiling)
 
-    single_ok = single.requests - single.errors
-    batch_ok = (batch.requests - batch.errors) * BATCH
-    # wrk counts requests it completed; the API counts events Kafka acknowledged.
-    assert middle - before >= single_ok, (middle - before, single_ok)
-    assert after - middle >= batch_ok, (after - middle, batch_ok)
-    batch_eps = batch.requests_per_s * BATCH
-    report(single, batch, batch_eps, ceiling)
+
+def checked_run(api: str, token: str, batch: int, connections: int) -> WrkResult:
+    """One wrk run; every request wrk saw completed must be events Kafka acknowledged."""
+    before = events_produced(api)
+    result = run_wrk(api, token, batch, connections)
+    acknowledged = events_produced(api) - before
+    assert acknowledged >= (result.requests - result.errors) * batch, (acknowledged, result)
+    return result
+
+
+def median_run(runs: list[WrkResult]) -> WrkResult:
+    return sorted(runs, key=lambda r: r.requests_per_s)[len(runs) // 2]
 
 
 def _ready(api: str) -> bool:
@@ -149,7 +155,8 @@ def report(single: WrkResult, batch: WrkResult, batch_eps: float, ceiling: float
     share = batch_eps / ceiling
     body = f"""
 Measured {machine_line()}. Command: `make bench-ingest` (bench/ingest.py). One uvicorn worker;
-load from wrk (1 thread) in a separate process, {DURATION_S}s per run after a warm-up; the
+load from wrk (1 thread) in a separate process, {ROUNDS} rounds of {DURATION_S}s after a warm-up (the
+median round is shown, as is the median of {ROUNDS} raw-producer runs); the
 local stack (Kafka 4.4.0 single node, acks=all, idempotent, lz4, linger 5 ms). Every request
 that wrk counts as done was checked against the API's own count of events Kafka acknowledged.
 

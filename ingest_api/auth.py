@@ -75,10 +75,15 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def current_caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def current_caller(request: Request, credentials: BearerCredentials) -> Caller:
+    return authenticate(request, credentials)
+
+
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    """The caller behind the bearer token, or 401."""
     if credentials is None:
         raise _unauthorized("missing bearer token")
     verifier: TokenVerifier = request.app.state.token_verifier

@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
+        # Prometheus (/metrics) is the service's telemetry; FastAPI's OpenTelemetry hooks would
+        # look up providers on every request of the hottest path for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)

@@ -32,6 +32,8 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # labels() takes a lock and builds keys on every call; the children are cached instead.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,10 +51,15 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_template(scope)
-            method = scope["method"]
-            REQUESTS.labels(route, method, str(status_code)).inc()
-            LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            key = (_route_template(scope), scope["method"], status_code)
+            children = self._children.get(key)
+            if children is None:
+                route, method, code = key
+                children = REQUESTS.labels(route, method, str(code)), LATENCY.labels(route, method)
+                self._children[key] = children
+            requests, latency = children
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
 
 
 def _route_template(scope: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from ingest_api.gateways.partitioner import fast_default_partitioner
 from schemas.codec import EventEncoder, SchemaNotRegistered
 from ugc.errors import DependencyUnavailable
 from ugc.events import Family, topic_name
@@ -43,6 +44,7 @@ def new_producer(settings: Settings) -> AIOKafkaProducer:
         max_batch_size=256 * 1024,
         request_timeout_ms=int(settings.produce_timeout_s * 1000),
         retry_backoff_ms=100,
+        partitioner=fast_default_partitioner,
     )
 
 

@@ -1,13 +1,12 @@
 """Write endpoints: one per event family, plus a mixed batch. 202 only once Kafka has it."""
 
-from datetime import UTC, datetime
+from collections import Counter
 
 from fastapi import APIRouter, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
-from ingest_api.auth import CurrentCaller
-from ingest_api.dependencies import EventServiceDep, SettingsDep
+from ingest_api.dependencies import WriteContext, WriteContextDep
 from ingest_api.errors import ERROR_RESPONSES, describe_validation_error
 from ingest_api.gateways.event_log import OutgoingEvent
 from ingest_api.metrics import EVENTS_PRODUCED, PRODUCER_ERRORS
@@ -24,49 +23,51 @@ from ingest_api.models import (
     RatingIn,
     ViewingIn,
 )
-from ingest_api.services.events import ClockSkewError, EventService
+from ingest_api.services.events import ClockSkewError, Receipt, new_event_ids
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"], responses=ERROR_RESPONSES)
 ANY_EVENT: TypeAdapter[EventIn] = TypeAdapter(AnyEventIn)
 
 
-async def _accept(service: EventService, caller: CurrentCaller, body: EventIn) -> Accepted:
-    event_id = await service.accept(caller.user_id, body)
+async def _accept(context: WriteContext, body: EventIn) -> Response:
+    event_id = await context.service.accept(context.caller.user_id, body)
     EVENTS_PRODUCED.labels(body.type).inc()  # type: ignore[attr-defined]
-    return Accepted(event_id=event_id)
+    # Rendered by hand: the shape is fixed (the Accepted model documents it).
+    content = b'{"event_id":"%s","status":"accepted"}' % event_id.encode()
+    return Response(content, status_code=202, media_type="application/json")
 
 
 ACCEPTED = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
 
 
 @router.post("/playback", **ACCEPTED)
-async def playback(body: PlaybackEventIn, caller: CurrentCaller, service: EventServiceDep):
+async def playback(body: PlaybackEventIn, context: WriteContextDep) -> Response:
     """Play, pause, seek forward or backward, stop — with the position after the action."""
-    return await _accept(service, caller, body)
+    return await _accept(context, body)
 
 
 @router.post("/position", **ACCEPTED)
-async def position(body: PositionIn, caller: CurrentCaller, service: EventServiceDep):
+async def position(body: PositionIn, context: WriteContextDep) -> Response:
     """A position heartbeat: the point to resume from."""
-    return await _accept(service, caller, body)
+    return await _accept(context, body)
 
 
 @router.post("/viewing", **ACCEPTED)
-async def viewing(body: ViewingIn, caller: CurrentCaller, service: EventServiceDep):
+async def viewing(body: ViewingIn, context: WriteContextDep) -> Response:
     """Seconds watched in one stretch; summed per viewer and film downstream."""
-    return await _accept(service, caller, body)
+    return await _accept(context, body)
 
 
 @router.post("/favourites", **ACCEPTED)
-async def favourite(body: FavouriteIn, caller: CurrentCaller, service: EventServiceDep):
+async def favourite(body: FavouriteIn, context: WriteContextDep) -> Response:
     """Add a film to, or remove it from, the caller's favourites."""
-    return await _accept(service, caller, body)
+    return await _accept(context, body)
 
 
 @router.post("/ratings", **ACCEPTED)
-async def rating(body: RatingIn, caller: CurrentCaller, service: EventServiceDep):
+async def rating(body: RatingIn, context: WriteContextDep) -> Response:
     """Rate a film 0–10, or remove the rating with `"score": null`."""
-    return await _accept(service, caller, body)
+    return await _accept(context, body)
 
 
 @router.post(
@@ -75,27 +76,27 @@ async def rating(body: RatingIn, caller: CurrentCaller, service: EventServiceDep
     response_model=BatchResult,
     responses={207: {"model": BatchResult, "description": "Some events were not accepted."}},
 )
-async def batch(
-    body: BatchIn, caller: CurrentCaller, service: EventServiceDep, settings: SettingsDep
-):
+async def batch(body: BatchIn, context: WriteContextDep) -> JSONResponse:
     """Up to `UGC_BATCH_MAX_EVENTS` mixed events (each with `type`), with a result per item.
 
     202 when every event was accepted; 207 when some were not (each result says why: 422 for an
     invalid event, 503 when it was not stored and should be retried); 422 when every event was
     invalid; 503 when none was stored because Kafka or the registry is unavailable.
     """
+    caller, service, settings = context.caller, context.service, context.settings
     if len(body.events) > settings.batch_max_events:
         return JSONResponse(
             status_code=422,
             content={"detail": f"events: at most {settings.batch_max_events} per batch"},
         )
-    received = datetime.now(UTC)
+    receipt = Receipt.now(caller.user_id)
+    new_ids = new_event_ids(len(body.events))
     results: list[ItemResult] = []
     outgoing: list[tuple[int, OutgoingEvent, str]] = []
     for index, raw in enumerate(body.events):
         try:
             event = ANY_EVENT.validate_python(raw)
-            built = service.build(caller.user_id, event, received)
+            built = service.build(receipt, event, new_ids[index])
         except ValidationError as exc:
             error = describe_validation_error(exc, prefix=f"events.{index}")
             results.append(ItemResult(index=index, status=422, error=error))
@@ -106,13 +107,16 @@ async def batch(
         outgoing.append((index, built, event.type))  # type: ignore[attr-defined]
 
     outcomes = await service.accept_many([built for _, built, _ in outgoing]) if outgoing else []
+    produced: Counter[str] = Counter()
     for (index, built, event_type), outcome in zip(outgoing, outcomes, strict=True):
         if outcome is None:
-            EVENTS_PRODUCED.labels(event_type).inc()
+            produced[event_type] += 1
             results.append(ItemResult(index=index, status=202, event_id=built.record["event_id"]))
         else:
             PRODUCER_ERRORS.labels(outcome.dependency).inc()
             results.append(ItemResult(index=index, status=503, error=str(outcome)))
+    for event_type, count in produced.items():
+        EVENTS_PRODUCED.labels(event_type).inc(count)
     results.sort(key=lambda r: r.index)
 
     accepted = sum(r.status == 202 for r in results)
