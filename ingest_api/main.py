@@ -10,8 +10,10 @@ from ingest_api.errors import install_error_handlers
 from ingest_api.gateways.event_log import KafkaEventLog
 from ingest_api.logs import configure_logging
 from ingest_api.metrics import MetricsMiddleware
-from ingest_api.routes import events, operations
+from ingest_api.routes import events, operations, reads
 from ingest_api.services.events import EventService
+from ingest_api.services.reads import ReadService
+from sinks.mongo.reads import ProjectionReads
 from ugc.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -26,10 +28,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await event_log.start()
         app.state.event_log = event_log
         app.state.event_service = EventService(event_log, settings.max_clock_skew_s)
+        # Reads start without MongoDB if it is away (bounded wait): writes must not depend on it.
+        projections = ProjectionReads(settings)
+        await projections.start()
+        app.state.read_service = ReadService(projections)
         try:
             yield
         finally:
-            await event_log.stop()
+            try:
+                await event_log.stop()
+            finally:
+                await projections.close()
 
     app = FastAPI(
         title="UGC service",
@@ -53,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     # Routers carry their full paths, so metrics label requests with the whole route template.
     app.include_router(events.router)
+    app.include_router(reads.router)
     return app
 
 

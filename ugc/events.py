@@ -17,6 +17,8 @@ class Family(StrEnum):
 
 
 DEAD_LETTER = "dead-letter"
+# Ratings re-keyed by film, so that one worker owns each film's running sum and count.
+RATINGS_BY_FILM = "ratings-by-film"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         )
         for family in Family
     ]
+    specs.append(
+        TopicSpec(
+            topic_name(settings, RATINGS_BY_FILM),
+            settings.kafka_partitions,
+            settings.kafka_replication_factor,
+            events,
+        )
+    )
     specs.append(
         TopicSpec(
             topic_name(settings, DEAD_LETTER),

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # --- MongoDB ---
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     mongo_db: str = "ugc"
+    # The API's bound on MongoDB (server selection and each read) before it answers 503.
+    mongo_timeout_s: float = Field(default=2.0, gt=0)
 
     # --- ClickHouse: a server over HTTP when the URL is set, else embedded chDB at the path ---
     clickhouse_url: str = ""
@@ -74,6 +76,11 @@ class Settings(BaseSettings):
 
     # --- Faust worker ---
     worker_web_port: int = 6066
+    worker_batch_max: int = Field(default=500, ge=1)
+    worker_batch_within_s: float = Field(default=0.05, gt=0)
+    clickhouse_batch_max: int = Field(default=5000, ge=1)
+    clickhouse_flush_s: float = Field(default=1.0, gt=0)
+    sink_retry_max_s: float = Field(default=5.0, gt=0)
 
     # --- Local stack (infra/stack): where state lives and the ports not implied above ---
     stack_dir: Path = PROJECT_ROOT / ".stack"

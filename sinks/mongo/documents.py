@@ -24,6 +24,8 @@ class Progress(Document):
     position_at: datetime | None = None  # client time of the position event that set it
     duration_ms: int | None = None
     watched_seconds: int = 0
+    # Offset of the last viewing-time event added to watched_seconds (see projections.py).
+    viewing_offset: int | None = None
     finished: bool = False
     updated_at: datetime
 
@@ -42,6 +44,7 @@ class Favourite(Document):
     movie_id: UUID
     active: bool
     changed_at: datetime
+    event_id: UUID | None = None  # breaks ties between changes with the same client time
 
     class Settings:
         name = "favourites"
@@ -61,6 +64,7 @@ class UserRating(Document):
     movie_id: UUID
     score: int | None
     changed_at: datetime
+    event_id: UUID | None = None  # breaks ties between changes with the same client time
 
     class Settings:
         name = "user_ratings"

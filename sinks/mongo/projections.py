@@ -1,0 +1,177 @@
+"""The worker's MongoDB gateway: idempotent, order-tolerant projection writes.
+
+Every write is safe to repeat and to receive late:
+- positions, favourites and user ratings keep the newest change by (client time, event id);
+  an older or repeated event matches no document, and its upsert then collides with the unique
+  (user, movie) index, which means "already newer": nothing to do;
+- watch time is a sum, so each increment is fenced by the Kafka offset of the viewing event
+  that made it. All events of one (user, film) share a partition (the key is user:movie), so
+  the offsets only grow and a redelivered event, whose offset is not above the stored one,
+  adds nothing;
+- film rating totals are copied from the worker's changelogged table (a plain $set).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating
+
+FINISHED_SHARE = 0.95  # a viewer who reached 95% of the film has finished it
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChange:
+    user_id: UUID
+    movie_id: UUID
+    position_ms: int
+    duration_ms: int | None
+    client_ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedTime:
+    user_id: UUID
+    movie_id: UUID
+    seconds: int
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FavouriteChange:
+    user_id: UUID
+    movie_id: UUID
+    active: bool
+    client_ts: datetime
+    event_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class RatingChange:
+    user_id: UUID
+    movie_id: UUID
+    score: int | None
+    client_ts: datetime
+    event_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    filter: dict[str, Any]
+    update: dict[str, Any]
+    upsert: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _newer_than(field: str, client_ts: datetime, event_id: UUID | None = None) -> dict[str, Any]:
+    """Filter: the stored change is older than this one (or there is none yet)."""
+    older: list[dict[str, Any]] = [{field: None}, {field: {"$lt": client_ts}}]
+    if event_id is not None:
+        older.append({field: client_ts, "event_id": {"$lt": event_id}})
+    return {"$or": older}
+
+
+class ProjectionWriter:
+    def __init__(self, database: AsyncDatabase) -> None:
+        self._progress = database[Progress.Settings.name]
+        self._favourites = database[Favourite.Settings.name]
+        self._user_ratings = database[UserRating.Settings.name]
+        self._film_ratings = database[FilmRating.Settings.name]
+
+    async def apply_viewing(
+        self, positions: list[PositionChange], watched: list[WatchedTime]
+    ) -> None:
+        ops: list[Update] = []
+        for change in positions:
+            key = {"user_id": change.user_id, "movie_id": change.movie_id}
+            ops.append(
+                Update(
+                    {**key, **_newer_than("position_at", change.client_ts)},
+                    {
+                        "$set": {
+                            "position_ms": change.position_ms,
+                            "position_at": change.client_ts,
+                            "updated_at": _now(),
+                        },
+                        "$setOnInsert": {"watched_seconds": 0, "finished": False},
+                    },
+                    upsert=True,
+                )
+            )
+            if change.duration_ms:
+                reached_end = change.position_ms >= FINISHED_SHARE * change.duration_ms
+                update: dict[str, Any] = {"duration_ms": change.duration_ms}
+                if reached_end:
+                    update["finished"] = True  # sticky: whatever order the events arrive in
+                ops.append(Update(key, {"$set": update}))
+        for time in watched:
+            key = {"user_id": time.user_id, "movie_id": time.movie_id}
+            ops.append(
+                Update(
+                    {**key, "$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}]},
+                    {
+                        "$inc": {"watched_seconds": time.seconds},
+                        "$set": {"viewing_offset": time.offset, "updated_at": _now()},
+                        "$setOnInsert": {"position_ms": 0, "finished": False},
+                    },
+                    upsert=True,
+                )
+            )
+        await _bulk_in_order(self._progress, ops)
+
+    async def apply_favourites(self, changes: list[FavouriteChange]) -> None:
+        ops = [
+            Update(
+                {
+                    "user_id": c.user_id,
+                    "movie_id": c.movie_id,
+                    **_newer_than("changed_at", c.client_ts, c.event_id),
+                },
+                {"$set": {"active": c.active, "changed_at": c.client_ts, "event_id": c.event_id}},
+                upsert=True,
+            )
+            for c in changes
+        ]
+        await _bulk_in_order(self._favourites, ops)
+
+    async def apply_user_ratings(self, changes: list[RatingChange]) -> None:
+        ops = [
+            Update(
+                {
+                    "user_id": c.user_id,
+                    "movie_id": c.movie_id,
+                    **_newer_than("changed_at", c.client_ts, c.event_id),
+                },
+                {"$set": {"score": c.score, "changed_at": c.client_ts, "event_id": c.event_id}},
+                upsert=True,
+            )
+            for c in changes
+        ]
+        await _bulk_in_order(self._user_ratings, ops)
+
+    async def set_film_rating(self, movie_id: UUID, score_sum: int, score_count: int) -> None:
+        await self._film_ratings.update_one(
+            {"movie_id": movie_id},
+            {"$set": {"score_sum": score_sum, "score_count": score_count, "updated_at": _now()}},
+            upsert=True,
+        )
+
+
+async def _bulk_in_order(collection: AsyncCollection, ops: list[Update]) -> None:
+    """Apply the updates one by one, in order; an upsert that hits the unique index means the
+    stored document is already newer, so it is skipped. (One by one because FerretDB 1.24
+    misreports the failing index of an ordered bulk update and drops its counts.)"""
+    for op in ops:
+        try:
+            await collection.update_one(op.filter, op.update, upsert=op.upsert)
+        except DuplicateKeyError:
+            continue

@@ -1,0 +1,25 @@
+"""Every event topic -> ClickHouse raw event tables, in batches (max rows or flush interval)."""
+
+from collections import defaultdict
+from typing import Any
+
+from faust.types import StreamT
+
+from streams.app import all_event_topics, app, settings
+from streams.messages import decode_all, until_done
+from streams.metrics import EVENTS, SINK_SECONDS
+from streams.resources import clickhouse
+from ugc.events import Family
+
+
+@app.agent(all_event_topics)
+async def store_raw_events(stream: StreamT) -> None:
+    async for events in stream.noack_take(settings.clickhouse_batch_max, settings.clickhouse_flush_s):
+        batches: dict[Family, list[dict[str, Any]]] = defaultdict(list)
+        for item in await decode_all(events, dead_letters=True):
+            batches[item.family].append(item.record)
+        with SINK_SECONDS.labels("clickhouse").time():
+            await until_done(lambda: clickhouse.insert(batches), "clickhouse")
+        for event in events:
+            await stream.ack(event)
+        EVENTS.labels("clickhouse").inc(len(events))

@@ -1,0 +1,107 @@
+"""Ratings: each viewer's score -> MongoDB `user_ratings`; each film's sum and count of current
+scores -> a changelogged table -> MongoDB `film_ratings` (the average is computed on read).
+
+The ratings topic is keyed by user:movie. `rekey_ratings` copies each rating, unchanged, to a
+topic keyed by film, so one worker owns each film's running total. `total_film_ratings` keeps,
+in one changelogged table, per film the total and per (film, viewer) the current score:
+
+- a rating older than (or the same as) the viewer's current one changes nothing, so late and
+  redelivered ratings are harmless;
+- the total remembers the offset of the last rating it included, and it is written to the
+  changelog before the viewer's score: after a crash between the two writes the replayed rating
+  finds its total already applied and only records the score.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from faust.types import EventT, StreamT
+
+from sinks.mongo.projections import RatingChange
+from streams.app import app, ratings_by_film_topic, ratings_topic, settings
+from streams.messages import dead_letter, decode_all, until_done
+from streams.metrics import EVENTS
+from streams.resources import projections
+
+log = logging.getLogger(__name__)
+ratings_state = app.Table("ratings-state", default=None, partitions=settings.kafka_partitions)
+
+
+@app.agent(ratings_topic)
+async def rekey_ratings(stream: StreamT) -> None:
+    async for events in stream.noack_take(settings.worker_batch_max, settings.worker_batch_within_s):
+        for item in await decode_all(events):
+            message = item.event.message
+            movie_key = str(item.record["movie_id"]).encode()
+
+            async def forward(value: bytes = message.value, key: bytes = movie_key) -> None:
+                await (await ratings_by_film_topic.send(key=key, value=value))
+
+            await until_done(forward, "kafka")
+        for event in events:
+            await stream.ack(event)
+        EVENTS.labels("ratings_rekey").inc(len(events))
+
+
+def _newer(record: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    if current is None:
+        return True
+    stamp = (int(record["client_ts"].timestamp() * 1000), str(record["event_id"]))
+    return stamp > (current["ts"], current["event_id"])
+
+
+def apply_rating(record: dict[str, Any], offset: int) -> dict[str, int]:
+    """Fold one rating into the table; returns the film's total after it."""
+    movie, user = str(record["movie_id"]), str(record["user_id"])
+    score_key, total_key = f"score:{movie}:{user}", f"total:{movie}"
+    current = ratings_state.get(score_key)
+    total = ratings_state.get(total_key) or {"sum": 0, "count": 0, "offset": -1}
+    if not _newer(record, current):
+        return total
+    if total["offset"] < offset:
+        old = current["score"] if current else None
+        new = record["score"]
+        total = {
+            "sum": total["sum"] + (new or 0) - (old or 0),
+            "count": total["count"] + (new is not None) - (old is not None),
+            "offset": offset,
+        }
+        ratings_state[total_key] = total  # first: see the module docstring
+    ratings_state[score_key] = {
+        "score": record["score"],
+        "ts": int(record["client_ts"].timestamp() * 1000),
+        "event_id": str(record["event_id"]),
+    }
+    return total
+
+
+@app.agent(ratings_by_film_topic)
+async def total_film_ratings(stream: StreamT) -> None:
+    # One event at a time: table writes go to the changelog partition of the current event.
+    async for event in stream.events():
+        try:
+            await _project(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not drop the rating: park it, keep going
+            log.exception("cannot process rating %s@%d", event.message.topic, event.message.offset)
+            await dead_letter(event, reason="ProcessingError", detail=f"{type(exc).__name__}: {exc}")
+        EVENTS.labels("ratings_total").inc()
+
+
+async def _project(event: EventT) -> None:
+    decoded = await decode_all([event])
+    if not decoded:
+        return
+    record = decoded[0].record
+    total = apply_rating(record, event.message.offset)
+    change = RatingChange(
+        record["user_id"], record["movie_id"], record["score"], record["client_ts"], record["event_id"]
+    )
+
+    async def write() -> None:
+        await projections.apply_user_ratings([change])
+        await projections.set_film_rating(record["movie_id"], total["sum"], total["count"])
+
+    await until_done(write, "mongodb")
