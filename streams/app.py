@@ -41,6 +41,6 @@ dead_letter_topic = raw_topic(topic_name(settings, DEAD_LETTER))
 progress_topics = raw_topic(*(topic_name(settings, f) for f in (Family.PLAYBACK, Family.VIEWING)))
 all_event_topics = raw_topic(*(topic_name(settings, family) for family in Family))
 
-FAMILY_OF_TOPIC: dict[str, Family] = {
-    topic_name(settings, family): family for family in Family
-} | {topic_name(settings, RATINGS_BY_FILM): Family.RATINGS}
+FAMILY_OF_TOPIC: dict[str, Family] = {topic_name(settings, family): family for family in Family} | {
+    topic_name(settings, RATINGS_BY_FILM): Family.RATINGS
+}

@@ -51,7 +51,9 @@ async def until_done(operation: Callable[[], Awaitable[T]], sink: str) -> T:
             raise
         except Exception as exc:
             SINK_RETRIES.labels(sink).inc()
-            log.warning("%s write failed (%s: %s); retrying in %.1fs", sink, type(exc).__name__, exc, delay)
+            log.warning(
+                "%s write failed (%s: %s); retrying in %.1fs", sink, type(exc).__name__, exc, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.sink_retry_max_s)
 
@@ -126,9 +128,18 @@ async def dead_letter(event: EventT, reason: str, detail: str) -> None:
     ]
 
     async def send() -> None:
-        delivered = await dead_letter_topic.send(key=message.key, value=message.value, headers=headers)
+        delivered = await dead_letter_topic.send(
+            key=message.key, value=message.value, headers=headers
+        )
         await delivered
 
     await until_done(send, "dead_letter")
     DEAD_LETTERS.labels(message.topic, reason).inc()
-    log.warning("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition, message.offset, reason, detail)
+    log.warning(
+        "dead-lettered %s[%d]@%d: %s: %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        reason,
+        detail,
+    )

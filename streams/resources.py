@@ -42,7 +42,9 @@ class ClickHouse:
             return await asyncio.to_thread(lambda: work(self._open()))
 
     async def insert(self, batches: dict) -> int:  # type: ignore[type-arg]
-        return await self.run(lambda c: ClickHouseEventSink(c, settings.clickhouse_db).insert(batches))
+        return await self.run(
+            lambda c: ClickHouseEventSink(c, settings.clickhouse_db).insert(batches)
+        )
 
     async def analytics(self, query: Callable[[Analytics], T]) -> T:
         return await self.run(lambda c: query(Analytics(c, settings.clickhouse_db)))

@@ -34,7 +34,9 @@ class BadQuery(ValueError):
 def _period(query: Any) -> Period:
     try:
         end = datetime.fromisoformat(query["to"]) if "to" in query else datetime.now(UTC)
-        start = datetime.fromisoformat(query["from"]) if "from" in query else end - timedelta(days=7)
+        start = (
+            datetime.fromisoformat(query["from"]) if "from" in query else end - timedelta(days=7)
+        )
     except ValueError as exc:
         raise BadQuery(f"from/to: {exc}") from exc
     return Period(start, end)

@@ -31,7 +31,8 @@ class Analytics:
     def top_films_by_watch_time(self, period: Period, limit: int) -> list[dict[str, Any]]:
         table = EVENT_TABLES[Family.VIEWING].name
         return self._rows(
-            f"SELECT movie_id, sum(watched_seconds) AS watched_seconds, uniqExact(user_id) AS viewers "
+            "SELECT movie_id, sum(watched_seconds) AS watched_seconds, "
+            "uniqExact(user_id) AS viewers "
             f"FROM {self._db}.{table} FINAL "
             "WHERE client_ts >= {start:DateTime64(3)} AND client_ts < {end:DateTime64(3)} "
             "GROUP BY movie_id ORDER BY watched_seconds DESC, movie_id LIMIT {limit:UInt32}",
@@ -51,7 +52,9 @@ class Analytics:
             {"start": period.start, "end": period.end, "limit": limit, "share": FINISHED_SHARE},
         )
 
-    def viewer_daily_watch_time(self, user_id: UUID, start: date, end: date) -> list[dict[str, Any]]:
+    def viewer_daily_watch_time(
+        self, user_id: UUID, start: date, end: date
+    ) -> list[dict[str, Any]]:
         """Seconds a viewer watched per day (from the deduplicating materialized view)."""
         return self._rows(
             "SELECT day, arraySum(x -> x.2, groupUniqArrayMerge(watched)) AS watched_seconds "

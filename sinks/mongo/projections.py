@@ -7,7 +7,9 @@ Every write is safe to repeat and to receive late:
 - watch time is a sum, so each increment is fenced by the Kafka offset of the viewing event
   that made it. All events of one (user, film) share a partition (the key is user:movie), so
   the offsets only grow and a redelivered event, whose offset is not above the stored one,
-  adds nothing;
+  adds nothing. A client retry of an event that did reach Kafka is a second record with the
+  same event_id and a new offset: the ids already added are remembered for that
+  (`viewing_events_seen`, forgotten after the topic's retention);
 - film rating totals are copied from the worker's changelogged table (a plain $set).
 """
 
@@ -22,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating
 
+VIEWING_SEEN = "viewing_events_seen"
 FINISHED_SHARE = 0.95  # a viewer who reached 95% of the film has finished it
 
 
@@ -39,7 +42,7 @@ class WatchedTime:
     user_id: UUID
     movie_id: UUID
     seconds: int
-    partition: int
+    event_id: UUID
     offset: int
 
 
@@ -86,6 +89,7 @@ class ProjectionWriter:
         self._favourites = database[Favourite.Settings.name]
         self._user_ratings = database[UserRating.Settings.name]
         self._film_ratings = database[FilmRating.Settings.name]
+        self._viewing_seen = database[VIEWING_SEEN]
 
     async def apply_viewing(
         self, positions: list[PositionChange], watched: list[WatchedTime]
@@ -113,20 +117,33 @@ class ProjectionWriter:
                 if reached_end:
                     update["finished"] = True  # sticky: whatever order the events arrive in
                 ops.append(Update(key, {"$set": update}))
-        for time in watched:
-            key = {"user_id": time.user_id, "movie_id": time.movie_id}
-            ops.append(
-                Update(
-                    {**key, "$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}]},
-                    {
-                        "$inc": {"watched_seconds": time.seconds},
-                        "$set": {"viewing_offset": time.offset, "updated_at": _now()},
-                        "$setOnInsert": {"position_ms": 0, "finished": False},
-                    },
-                    upsert=True,
-                )
-            )
         await _bulk_in_order(self._progress, ops)
+        for time in watched:
+            await self._add_watched(time)
+
+    async def _add_watched(self, time: WatchedTime) -> None:
+        if await self._viewing_seen.find_one({"_id": time.event_id}) is not None:
+            return  # a client retry of an event already added
+        key = {"user_id": time.user_id, "movie_id": time.movie_id}
+        fenced = {"$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}]}
+        op = Update(
+            {**key, **fenced},
+            {
+                "$inc": {"watched_seconds": time.seconds},
+                "$set": {"viewing_offset": time.offset, "updated_at": _now()},
+                "$setOnInsert": {"position_ms": 0, "finished": False},
+            },
+            upsert=True,
+        )
+        await _bulk_in_order(self._progress, [op])
+        # Remembered after the increment: a crash in between is covered by the offset fence.
+        await self._viewing_seen.update_one(
+            {"_id": time.event_id}, {"$setOnInsert": {"at": _now()}}, upsert=True
+        )
+
+    async def forget_seen_viewing(self, older_than: datetime) -> int:
+        result = await self._viewing_seen.delete_many({"at": {"$lt": older_than}})
+        return int(result.deleted_count)
 
     async def apply_favourites(self, changes: list[FavouriteChange]) -> None:
         ops = [

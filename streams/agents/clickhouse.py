@@ -1,6 +1,7 @@
 """Every event topic -> ClickHouse raw event tables, in batches (max rows or flush interval)."""
 
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 from faust.types import StreamT
@@ -14,12 +15,14 @@ from ugc.events import Family
 
 @app.agent(all_event_topics)
 async def store_raw_events(stream: StreamT) -> None:
-    async for events in stream.noack_take(settings.clickhouse_batch_max, settings.clickhouse_flush_s):
+    async for events in stream.noack_take(
+        settings.clickhouse_batch_max, settings.clickhouse_flush_s
+    ):
         batches: dict[Family, list[dict[str, Any]]] = defaultdict(list)
         for item in await decode_all(events, dead_letters=True):
             batches[item.family].append(item.record)
         with SINK_SECONDS.labels("clickhouse").time():
-            await until_done(lambda: clickhouse.insert(batches), "clickhouse")
+            await until_done(partial(clickhouse.insert, batches), "clickhouse")
         for event in events:
             await stream.ack(event)
         EVENTS.labels("clickhouse").inc(len(events))

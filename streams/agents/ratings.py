@@ -30,7 +30,9 @@ ratings_state = app.Table("ratings-state", default=None, partitions=settings.kaf
 
 @app.agent(ratings_topic)
 async def rekey_ratings(stream: StreamT) -> None:
-    async for events in stream.noack_take(settings.worker_batch_max, settings.worker_batch_within_s):
+    async for events in stream.noack_take(
+        settings.worker_batch_max, settings.worker_batch_within_s
+    ):
         for item in await decode_all(events):
             message = item.event.message
             movie_key = str(item.record["movie_id"]).encode()
@@ -86,7 +88,9 @@ async def total_film_ratings(stream: StreamT) -> None:
             raise
         except Exception as exc:  # a bug must not drop the rating: park it, keep going
             log.exception("cannot process rating %s@%d", event.message.topic, event.message.offset)
-            await dead_letter(event, reason="ProcessingError", detail=f"{type(exc).__name__}: {exc}")
+            await dead_letter(
+                event, reason="ProcessingError", detail=f"{type(exc).__name__}: {exc}"
+            )
         EVENTS.labels("ratings_total").inc()
 
 
@@ -97,7 +101,11 @@ async def _project(event: EventT) -> None:
     record = decoded[0].record
     total = apply_rating(record, event.message.offset)
     change = RatingChange(
-        record["user_id"], record["movie_id"], record["score"], record["client_ts"], record["event_id"]
+        record["user_id"],
+        record["movie_id"],
+        record["score"],
+        record["client_ts"],
+        record["event_id"],
     )
 
     async def write() -> None:

@@ -1,0 +1,196 @@
+"""The whole path on the real stack: API -> Kafka -> Faust worker -> MongoDB / ClickHouse -> API."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tests.api_support import api_client, auth_headers, end_offsets
+from tests.worker_support import Worker, eventually
+from ugc.events import DEAD_LETTER, Family, topic_name
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2026, 11, 1, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def worker(stack, settings, tmp_path_factory) -> Iterator[Worker]:
+    worker = Worker(settings, tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
+async def api(worker, settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(settings) as client:
+        yield client
+
+
+async def _post(api: httpx.AsyncClient, path: str, user: uuid.UUID, settings, **body) -> str:
+    body = {k: str(v) if isinstance(v, uuid.UUID | datetime) else v for k, v in body.items()}
+    if isinstance(body.get("client_ts"), str):
+        body["client_ts"] = body["client_ts"].replace(" ", "T")
+    response = await api.post(f"/api/v1/events/{path}", json=body, headers=auth_headers(settings, user))
+    assert response.status_code == 202, response.text
+    return response.json()["event_id"]
+
+
+async def _get(api: httpx.AsyncClient, path: str, user: uuid.UUID, settings) -> httpx.Response:
+    return await api.get(f"/api/v1{path}", headers=auth_headers(settings, user))
+
+
+async def test_events_show_up_in_the_read_api(api, settings):
+    user, film, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await _post(api, "playback", user, settings, movie_id=film, action="play", position_ms=0,
+                duration_ms=6_000_000, client_ts=T0)  # fmt: skip
+    await _post(api, "position", user, settings, movie_id=film, position_ms=60_000,
+                duration_ms=6_000_000, client_ts=T0 + timedelta(minutes=1))  # fmt: skip
+    await _post(api, "viewing", user, settings, movie_id=film, watched_seconds=60,
+                client_ts=T0 + timedelta(minutes=1))  # fmt: skip
+    await _post(api, "favourites", user, settings, movie_id=film, action="added", client_ts=T0)
+    await _post(api, "favourites", user, settings, movie_id=other, action="added",
+                client_ts=T0 + timedelta(seconds=1))  # fmt: skip
+    await _post(api, "ratings", user, settings, movie_id=film, score=9, client_ts=T0)
+
+    progress = await eventually(
+        lambda: _get(api, f"/me/progress/{film}", user, settings),
+        lambda r: r.status_code == 200 and r.json()["watched_seconds"] == 60,
+    )
+    assert progress.json()["position_ms"] == 60_000
+    assert progress.json()["finished"] is False
+    favourites = await eventually(
+        lambda: _get(api, "/me/favourites", user, settings),
+        lambda r: r.status_code == 200 and r.json()["total"] == 2,
+    )
+    assert [item["movie_id"] for item in favourites.json()["items"]] == [str(other), str(film)]
+    rating = await eventually(
+        lambda: _get(api, f"/films/{film}/rating", user, settings), lambda r: r.status_code == 200
+    )
+    assert rating.json()["count"] == 1 and rating.json()["average"] == 9
+    watching = await _get(api, "/me/progress", user, settings)
+    assert [item["movie_id"] for item in watching.json()["items"]] == [str(film)]
+    assert (await _get(api, f"/me/progress/{film}", uuid.uuid4(), settings)).status_code == 404
+
+
+async def test_out_of_order_positions_keep_the_newest(api, settings):
+    user, film = uuid.uuid4(), uuid.uuid4()
+    await _post(api, "position", user, settings, movie_id=film, position_ms=300_000,
+                client_ts=T0 + timedelta(minutes=5))  # fmt: skip
+    # Arrives later, happened earlier (a phone that was offline): must not move the resume point.
+    await _post(api, "position", user, settings, movie_id=film, position_ms=100_000,
+                client_ts=T0 + timedelta(minutes=2))  # fmt: skip
+    await _post(api, "viewing", user, settings, movie_id=film, watched_seconds=1,
+                client_ts=T0 + timedelta(minutes=2))  # fmt: skip — a marker that both were read
+    progress = await eventually(
+        lambda: _get(api, f"/me/progress/{film}", user, settings),
+        lambda r: r.status_code == 200 and r.json()["watched_seconds"] == 1,
+    )
+    assert progress.json()["position_ms"] == 300_000
+
+
+async def test_changed_and_removed_ratings_keep_the_film_totals_exact(api, settings):
+    film = uuid.uuid4()
+    alice, bob, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await _post(api, "ratings", alice, settings, movie_id=film, score=4, client_ts=T0)
+    await _post(api, "ratings", bob, settings, movie_id=film, score=8, client_ts=T0)
+    await _post(api, "ratings", carol, settings, movie_id=film, score=10, client_ts=T0)
+    await _post(api, "ratings", alice, settings, movie_id=film, score=6,
+                client_ts=T0 + timedelta(minutes=1))  # fmt: skip — alice changes her mind
+    await _post(api, "ratings", carol, settings, movie_id=film, score=None,
+                client_ts=T0 + timedelta(minutes=1))  # fmt: skip — carol removes hers
+    await _post(api, "ratings", bob, settings, movie_id=film, score=1,
+                client_ts=T0 - timedelta(minutes=1))  # fmt: skip — stale, must not count
+    # An event retried by the client (same event_id) counts once.
+    retry = {"movie_id": film, "score": 2, "client_ts": T0 + timedelta(minutes=2),
+             "event_id": uuid.uuid4()}  # fmt: skip
+    dave = uuid.uuid4()
+    await _post(api, "ratings", dave, settings, **retry)
+    await _post(api, "ratings", dave, settings, **retry)
+
+    # alice 6, bob 8, dave 2 -> sum 16, count 3
+    rating = await eventually(
+        lambda: _get(api, f"/films/{film}/rating", alice, settings),
+        lambda r: r.status_code == 200 and r.json()["count"] == 3,
+    )
+    assert rating.json()["average"] == round(16 / 3, 2)
+    assert (await _get(api, f"/me/ratings/{film}", carol, settings)).status_code == 404
+    own = await _get(api, f"/me/ratings/{film}", alice, settings)
+    assert own.json()["score"] == 6
+
+
+async def test_clickhouse_counts_equal_what_was_accepted(api, worker, settings):
+    user = uuid.uuid4()
+    films = [uuid.uuid4() for _ in range(3)]
+    accepted = {family: set() for family in ("playback", "viewing", "favourites", "ratings")}
+    for film in films:
+        accepted["playback"].add(await _post(api, "playback", user, settings, movie_id=film,
+                                             action="play", position_ms=0, client_ts=T0))  # fmt: skip
+        accepted["playback"].add(await _post(api, "position", user, settings, movie_id=film,
+                                             position_ms=5000, client_ts=T0))  # fmt: skip
+        accepted["viewing"].add(await _post(api, "viewing", user, settings, movie_id=film,
+                                            watched_seconds=120, client_ts=T0))  # fmt: skip
+        accepted["favourites"].add(await _post(api, "favourites", user, settings, movie_id=film,
+                                               action="added"))  # fmt: skip
+        accepted["ratings"].add(await _post(api, "ratings", user, settings, movie_id=film, score=7))
+    # The same viewing event posted again (a client retry): one row, one sum.
+    again = uuid.uuid4()
+    for _ in range(2):
+        accepted["viewing"].add(await _post(api, "viewing", user, settings, movie_id=films[0],
+                                            watched_seconds=30, client_ts=T0, event_id=again))  # fmt: skip
+    expected = {family: len(ids) for family, ids in accepted.items()}
+
+    async def counts() -> dict[str, int]:
+        return await asyncio.to_thread(worker.analytics, "viewer-events", user_id=str(user))
+
+    assert await eventually(counts, lambda c: c == expected, timeout_s=30) == expected
+    daily = worker.analytics("viewer-daily", user_id=str(user), **{"from": "2026-11-01", "to": "2026-11-01"})
+    assert daily == [{"day": "2026-11-01", "watched_seconds": 3 * 120 + 30}]
+
+
+async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_on(api, settings):
+    dlq = topic_name(settings, DEAD_LETTER)
+    since = await end_offsets(settings, Family.VIEWING)  # noqa: F841 — the topic exists
+    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="latest", group_id=f"t-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    await consumer.start()
+    try:
+        await eventually(lambda: _assigned(consumer), bool)
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        await producer.start()
+        poison = b"not avro at all " + uuid.uuid4().bytes
+        try:
+            await producer.send_and_wait(topic_name(settings, Family.VIEWING), poison, key=b"x")
+        finally:
+            await producer.stop()
+        record = await asyncio.wait_for(_first_with_value(consumer, poison), timeout=30)
+    finally:
+        await consumer.stop()
+    headers = dict(record.headers)
+    assert headers["ugc-dlq-topic"] == topic_name(settings, Family.VIEWING).encode()
+    assert headers["ugc-dlq-reason"]
+    # The worker goes on: a valid event after the poison one is projected.
+    user, film = uuid.uuid4(), uuid.uuid4()
+    await _post(api, "viewing", user, settings, movie_id=film, watched_seconds=5, client_ts=T0)
+    await eventually(
+        lambda: _get(api, f"/me/progress/{film}", user, settings),
+        lambda r: r.status_code == 200 and r.json()["watched_seconds"] == 5,
+    )
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    await consumer.getmany(timeout_ms=200)
+    return bool(consumer.assignment())
+
+
+async def _first_with_value(consumer: AIOKafkaConsumer, value: bytes):
+    while True:
+        for records in (await consumer.getmany(timeout_ms=500)).values():
+            for record in records:
+                if record.value == value:
+                    return record
