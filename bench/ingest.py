@@ -14,7 +14,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta

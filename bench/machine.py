@@ -3,11 +3,12 @@
 import os
 import platform
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 def cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -17,7 +18,7 @@ def cpu_model() -> str:
 
 def memory_gib() -> float:
     try:
-        for line in open("/proc/meminfo"):
+        for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 return int(line.split()[1]) / 1024 / 1024
     except OSError:
@@ -36,7 +37,7 @@ def machine_line() -> str:
 def replace_section(path: str, heading: str, body: str) -> None:
     """Write `## heading` + body into the markdown file, replacing that section if present."""
     try:
-        text = open(path).read()
+        text = Path(path).read_text()
     except FileNotFoundError:
         text = "# Benchmarks\n\nWritten by the `make bench-*` targets; each section is one run.\n"
     marker = f"## {heading}\n"
@@ -47,5 +48,4 @@ def replace_section(path: str, heading: str, body: str) -> None:
         text = text[:start] + section + (text[end:] if end != -1 else "")
     else:
         text = text.rstrip() + "\n\n" + section
-    with open(path, "w") as out:
-        out.write(text)
+    Path(path).write_text(text)

@@ -62,6 +62,6 @@ class MetricsMiddleware:
             latency.observe(time.perf_counter() - started)
 
 
-def _route_template(scope: dict[str, Any]) -> str:
+def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", "unmatched")

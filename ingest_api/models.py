@@ -34,7 +34,8 @@ class EventIn(BaseModel):
     movie_id: UUID
     client_ts: AwareDatetime | None = Field(
         default=None,
-        description="When it happened on the client (ISO 8601 with zone); defaults to receipt time.",
+        description="When it happened on the client (ISO 8601 with a zone); "
+        "defaults to the time the server received it.",
     )
 
 

@@ -9,12 +9,13 @@ that does not answer is not the message's fault: decoding is retried until it do
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
-from faust.types import EventT
+from faust import Stream
+from faust.types import EventT, StreamT
 from schema_registry.client.errors import ClientError
 from schema_registry.serializers.errors import SerializerError
 
@@ -58,7 +59,14 @@ async def until_done(operation: Callable[[], Awaitable[T]], sink: str) -> T:
             delay = min(delay * 2, settings.sink_retry_max_s)
 
 
-async def decode_all(events: list[EventT], dead_letters: bool = False) -> list[Decoded]:
+async def batches(stream: StreamT, max_events: int, within_s: float) -> AsyncIterator[list[EventT]]:
+    """Batches of events that stay unacknowledged until the agent acks them, after its sink
+    write succeeded (Faust's plain `take` acks a batch even when processing it failed)."""
+    async for events in cast(Stream, stream).noack_take(max_events, within_s):
+        yield list(events)
+
+
+async def decode_all(events: Sequence[EventT], dead_letters: bool = False) -> list[Decoded]:
     """Decode a batch in order, leaving poison messages out. Several agents read each topic;
     only the one that reads them all (the raw-event sink) sends poison to the dead-letter
     topic, so each bad message is parked once."""

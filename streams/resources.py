@@ -1,8 +1,8 @@
 """Connections the agents share in the worker process, opened once on first use."""
 
 import asyncio
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from clickhouse_connect.driver.client import Client
 
@@ -13,6 +13,7 @@ from sinks.clickhouse.events import ClickHouseEventSink
 from sinks.mongo.client import mongo_client
 from sinks.mongo.projections import ProjectionWriter
 from streams.app import settings
+from ugc.events import Family
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ class ClickHouse:
         async with self._lock:
             return await asyncio.to_thread(lambda: work(self._open()))
 
-    async def insert(self, batches: dict) -> int:  # type: ignore[type-arg]
+    async def insert(self, batches: Mapping[Family, Sequence[Mapping[str, Any]]]) -> int:
         return await self.run(
             lambda c: ClickHouseEventSink(c, settings.clickhouse_db).insert(batches)
         )

@@ -8,6 +8,7 @@ import typer
 
 from infra.stack.process import StackError
 from schemas.cli import schemas_app
+from ugc.analytics_cli import analytics_app
 from ugc.settings import get_settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ stack_app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(analytics_app, name="analytics")
 
 
 def _fail(exc: Exception) -> typer.Exit:

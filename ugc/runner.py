@@ -18,11 +18,17 @@ def service_commands(settings: Settings) -> dict[str, list[str]]:
     bin_dir = f"{sys.prefix}/bin"
     return {
         "api": [
-            f"{bin_dir}/uvicorn", "ingest_api.main:app_factory", "--factory", "--host", settings.api_host,
-            "--port", str(settings.api_port), "--no-access-log",
+            f"{bin_dir}/uvicorn",
+            "ingest_api.main:app_factory",
+            "--factory",
+            "--host",
+            settings.api_host,
+            "--port",
+            str(settings.api_port),
+            "--no-access-log",
         ],
         "worker": [f"{bin_dir}/faust", "-A", "streams.app", "worker", "-l", "info"],
-    }  # fmt: skip
+    }
 
 
 def run_services(settings: Settings, echo: Echo) -> int:

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
 
     # --- Schema registry (Confluent-compatible API) ---
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
-    schema_compatibility: str = "BACKWARD"
+    # Pinned on each subject: FULL (BACKWARD and FORWARD), so consumers and producers can be
+    # deployed in any order. The registry's global rule stays BACKWARD.
+    schema_compatibility: str = "FULL"
 
     # --- MongoDB ---
     mongo_url: str = "mongodb://127.0.0.1:27017/"
@@ -91,6 +93,11 @@ class Settings(BaseSettings):
     stack_registry_heap: str = "384m"
     stack_java21_home: str = ""
     stack_start_timeout_s: float = 120.0
+
+    @field_validator("jwt_public_key_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("clickhouse_path", "stack_dir", "stack_dist_dir")
     @classmethod

@@ -2,6 +2,7 @@
 
 import httpx
 from schema_registry.client import SchemaRegistryClient
+from schema_registry.client.errors import ClientError
 
 from infra.init.report import InitResult, Outcome
 from schemas.catalog import local_schemas
@@ -15,7 +16,6 @@ def init_subjects(settings: Settings) -> list[InitResult]:
         registered = client.get_schema(local.subject)
         if registered is None:
             schema_id = client.register(local.subject, local.schema)
-            client.update_compatibility(settings.schema_compatibility, local.subject)
             results.append(
                 InitResult("registry", "subject", local.subject, Outcome.CREATED, f"id {schema_id}")
             )
@@ -39,4 +39,16 @@ def init_subjects(settings: Settings) -> list[InitResult]:
                     f"id {registered.schema_id}",
                 )
             )
+        results.append(_pin_compatibility(client, local.subject, settings.schema_compatibility))
     return results
+
+
+def _pin_compatibility(client: SchemaRegistryClient, subject: str, level: str) -> InitResult:
+    try:
+        current: str | None = client.get_compatibility(subject)
+    except ClientError:  # no level of its own yet
+        current = None
+    if current == level:
+        return InitResult("registry", "compat", subject, Outcome.EXISTED, level)
+    client.update_compatibility(level, subject)
+    return InitResult("registry", "compat", subject, Outcome.CREATED, f"{current} -> {level}")

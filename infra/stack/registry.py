@@ -11,6 +11,7 @@ from infra.stack.base import Component, Health, Launch, is_complete, mark_comple
 from infra.stack.java import find_java
 
 APICURIO_VERSION = "3.3.3"
+GLOBAL_COMPATIBILITY = "BACKWARD"
 APICURIO_ARTIFACT = f"io.apicurio:apicurio-registry-app:{APICURIO_VERSION}:tar.gz:all"
 
 
@@ -54,8 +55,9 @@ class SchemaRegistry(Component):
                 f"-Dquarkus.http.host={host}", f"-Dquarkus.http.port={port}",
                 f"-Dquarkus.management.host={host}",
                 f"-Dquarkus.management.port={self.settings.stack_registry_management_port}",
-                # Apicurio defaults to no compatibility check; the service's contract is BACKWARD.
-                f"-Dapicurio.rules.global.compatibility={self.settings.schema_compatibility}",
+                # Apicurio defaults to no compatibility check; subjects get a stricter level pinned
+                # by `ugc init` (UGC_SCHEMA_COMPATIBILITY).
+                f"-Dapicurio.rules.global.compatibility={GLOBAL_COMPATIBILITY}",
                 f"-Dapicurio.datasource.url=jdbc:h2:file:{database}",
                 "-Dapicurio.datasource.jdbc.initial-size=2",
                 "-Dapicurio.datasource.jdbc.min-size=2",

@@ -20,7 +20,7 @@ from faust.types import EventT, StreamT
 
 from sinks.mongo.projections import RatingChange
 from streams.app import app, ratings_by_film_topic, ratings_topic, settings
-from streams.messages import dead_letter, decode_all, until_done
+from streams.messages import batches, dead_letter, decode_all, until_done
 from streams.metrics import EVENTS
 from streams.resources import projections
 
@@ -30,14 +30,12 @@ ratings_state = app.Table("ratings-state", default=None, partitions=settings.kaf
 
 @app.agent(ratings_topic)
 async def rekey_ratings(stream: StreamT) -> None:
-    async for events in stream.noack_take(
-        settings.worker_batch_max, settings.worker_batch_within_s
-    ):
+    async for events in batches(stream, settings.worker_batch_max, settings.worker_batch_within_s):
         for item in await decode_all(events):
             message = item.event.message
             movie_key = str(item.record["movie_id"]).encode()
 
-            async def forward(value: bytes = message.value, key: bytes = movie_key) -> None:
+            async def forward(value: bytes | None = message.value, key: bytes = movie_key) -> None:
                 await (await ratings_by_film_topic.send(key=key, value=value))
 
             await until_done(forward, "kafka")

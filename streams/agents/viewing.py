@@ -7,7 +7,7 @@ from faust.types import StreamT
 
 from sinks.mongo.projections import PositionChange, WatchedTime
 from streams.app import app, progress_topics, settings
-from streams.messages import decode_all, until_done
+from streams.messages import batches, decode_all, until_done
 from streams.metrics import EVENTS
 from streams.resources import projections
 from ugc.events import Family
@@ -15,9 +15,7 @@ from ugc.events import Family
 
 @app.agent(progress_topics)
 async def project_viewing(stream: StreamT) -> None:
-    async for events in stream.noack_take(
-        settings.worker_batch_max, settings.worker_batch_within_s
-    ):
+    async for events in batches(stream, settings.worker_batch_max, settings.worker_batch_within_s):
         positions, watched = [], []
         for item in await decode_all(events):
             record = item.record

@@ -31,14 +31,38 @@ def _workload(rng: random.Random) -> list[tuple[uuid.UUID, dict[str, Any]]]:
             for step in range(4):
                 ts = (T0 + timedelta(minutes=step * 7 + rng.randint(0, 5))).isoformat()
                 base = {"movie_id": str(film), "client_ts": ts, "event_id": str(uuid.uuid4())}
-                items.append((user, {**base, "type": "viewing", "watched_seconds": rng.randint(1, 600)}))
-                items.append((user, {**base, "event_id": str(uuid.uuid4()), "type": "position",
-                                     "position_ms": rng.randint(0, 5_000_000)}))  # fmt: skip
+                items.append(
+                    (user, {**base, "type": "viewing", "watched_seconds": rng.randint(1, 600)})
+                )
+                items.append(
+                    (
+                        user,
+                        {
+                            **base,
+                            "event_id": str(uuid.uuid4()),
+                            "type": "position",
+                            "position_ms": rng.randint(0, 5_000_000),
+                        },
+                    )
+                )
                 score = rng.choice([None, *range(11)])
-                items.append((user, {**base, "event_id": str(uuid.uuid4()), "type": "rating",
-                                     "score": score}))  # fmt: skip
-                items.append((user, {**base, "event_id": str(uuid.uuid4()), "type": "favourite",
-                                     "action": rng.choice(["added", "removed"])}))  # fmt: skip
+                items.append(
+                    (
+                        user,
+                        {**base, "event_id": str(uuid.uuid4()), "type": "rating", "score": score},
+                    )
+                )
+                items.append(
+                    (
+                        user,
+                        {
+                            **base,
+                            "event_id": str(uuid.uuid4()),
+                            "type": "favourite",
+                            "action": rng.choice(["added", "removed"]),
+                        },
+                    )
+                )
     retries = rng.sample(items, len(items) // 20)
     rng.shuffle(items)
     return items + retries
@@ -49,7 +73,12 @@ def _ground_truth(accepted: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[str,
     watched: dict[tuple[str, str], int] = defaultdict(int)
     newest: dict[tuple[str, str, str], tuple[str, str, Any]] = {}
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    family = {"viewing": "viewing", "position": "playback", "rating": "ratings", "favourite": "favourites"}
+    family = {
+        "viewing": "viewing",
+        "position": "playback",
+        "rating": "ratings",
+        "favourite": "favourites",
+    }
     for user, item in distinct:
         key = (str(user), item["movie_id"])
         counts[str(user)][family[item["type"]]] += 1
@@ -62,7 +91,7 @@ def _ground_truth(accepted: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[str,
         if current is None or stamp > current[:2]:
             newest[(*key, item["type"])] = (*stamp, item[value])
     films: dict[str, list[int]] = defaultdict(list)
-    for (user, film, kind), (_, _, score) in newest.items():
+    for (_user, film, kind), (_, _, score) in newest.items():
         if kind == "rating" and score is not None:
             films[film].append(score)
     return {
@@ -78,11 +107,16 @@ async def _post_all(api, settings, items, accepted, progress: asyncio.Event, hal
     by_user: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for user, item in items:
         by_user[user].append(item)
-    chunks = [(user, batch[i : i + 25]) for user, batch in by_user.items() for i in range(0, len(batch), 25)]
+    chunks = [
+        (user, batch[i : i + 25])
+        for user, batch in by_user.items()
+        for i in range(0, len(batch), 25)
+    ]
     random.Random(7).shuffle(chunks)
     for user, chunk in chunks:
-        response = await api.post("/api/v1/events/batch", json={"events": chunk},
-                                  headers=auth_headers(settings, user))  # fmt: skip
+        response = await api.post(
+            "/api/v1/events/batch", json={"events": chunk}, headers=auth_headers(settings, user)
+        )
         assert response.status_code == 202, response.text
         accepted.extend((user, item) for item in chunk)
         if len(accepted) >= halfway:
@@ -102,13 +136,22 @@ async def _mongo_state(settings, users: set[str]) -> dict[str, Any]:
     finally:
         await client.close()
     return {
-        "watched": {(str(d["user_id"]), str(d["movie_id"])): d["watched_seconds"] for d in progress
-                    if d.get("watched_seconds")},  # fmt: skip
-        "positions": {(str(d["user_id"]), str(d["movie_id"])): d["position_ms"] for d in progress
-                      if d.get("position_at")},  # fmt: skip
+        "watched": {
+            (str(d["user_id"]), str(d["movie_id"])): d["watched_seconds"]
+            for d in progress
+            if d.get("watched_seconds")
+        },
+        "positions": {
+            (str(d["user_id"]), str(d["movie_id"])): d["position_ms"]
+            for d in progress
+            if d.get("position_at")
+        },
         "favourites": {(str(d["user_id"]), str(d["movie_id"])): d["active"] for d in favourites},
-        "film_totals": {str(d["movie_id"]): (d["score_sum"], d["score_count"]) for d in totals
-                        if d["score_count"]},  # fmt: skip
+        "film_totals": {
+            str(d["movie_id"]): (d["score_sum"], d["score_count"])
+            for d in totals
+            if d["score_count"]
+        },
     }
 
 
@@ -120,9 +163,13 @@ async def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(stack, s
     halfway = asyncio.Event()
     try:
         async with api_client(settings) as api:
-            posting = asyncio.create_task(_post_all(api, settings, items, accepted, halfway, len(items) // 3))
+            posting = asyncio.create_task(
+                _post_all(api, settings, items, accepted, halfway, len(items) // 3)
+            )
             await asyncio.wait_for(halfway.wait(), timeout=120)
-            await asyncio.to_thread(worker.kill)  # mid-stream: batches in flight, offsets not committed
+            await asyncio.to_thread(
+                worker.kill
+            )  # mid-stream: batches in flight, offsets not committed
             await asyncio.sleep(2)  # events keep arriving while no worker runs
             await asyncio.to_thread(worker.start)
             await asyncio.wait_for(posting, timeout=300)
@@ -131,17 +178,29 @@ async def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(stack, s
 
         async def clickhouse_counts() -> dict[str, dict[str, int]]:
             return {
-                user: {k: v for k, v in (await asyncio.to_thread(
-                    worker.analytics, "viewer-events", user_id=user)).items() if v}
+                user: {
+                    k: v
+                    for k, v in (
+                        await asyncio.to_thread(worker.analytics, "viewer-events", user_id=user)
+                    ).items()
+                    if v
+                }
                 for user in users
-            }  # fmt: skip
+            }
 
         # Converged means equal; nothing can overshoot and then come back down.
         await eventually(lambda: _mongo_state(settings, users), lambda s: s == _subset(truth), 120)
-        assert await eventually(clickhouse_counts, lambda c: c == truth["counts"], 60) == truth["counts"]
+        assert (
+            await eventually(clickhouse_counts, lambda c: c == truth["counts"], 60)
+            == truth["counts"]
+        )
         for user in list(users)[:3]:
-            daily = await asyncio.to_thread(worker.analytics, "viewer-daily", user_id=user,
-                                            **{"from": "2026-11-02", "to": "2026-11-02"})  # fmt: skip
+            daily = await asyncio.to_thread(
+                worker.analytics,
+                "viewer-daily",
+                user_id=user,
+                **{"from": "2026-11-02", "to": "2026-11-02"},
+            )
             expected = sum(v for (u, _), v in truth["watched"].items() if u == user)
             assert daily == [{"day": "2026-11-02", "watched_seconds": expected}]
     finally:

@@ -22,6 +22,7 @@ def _ts(dt: datetime) -> str:
     return dt.isoformat()
 
 
+OTHER_SECRET = "a-different-secret-of-at-least-32-bytes"
 CLIENT_TS = datetime(2026, 11, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 CASES = [
@@ -194,6 +195,10 @@ async def test_client_clock_far_ahead_is_422(api, settings):
     assert "client_ts" in response.json()["detail"]
 
 
+def _in(minutes: int) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
 def _token(claims: dict, key: str, algorithm: str = "HS256") -> dict[str, str]:
     return {"Authorization": f"Bearer {jwt.encode(claims, key, algorithm=algorithm)}"}
 
@@ -205,15 +210,15 @@ def _token(claims: dict, key: str, algorithm: str = "HS256") -> dict[str, str]:
         (lambda s: {"Authorization": "Basic dXNlcjpwYXNz"}, "missing bearer token"),
         (lambda s: {"Authorization": "Bearer not.a.jwt"}, "invalid token"),
         (
-            lambda s: _token({"sub": str(uuid.uuid4()), "exp": datetime.now(UTC) + timedelta(minutes=1)}, "a-different-secret-of-at-least-32-bytes"),
+            lambda s: _token({"sub": str(uuid.uuid4()), "exp": _in(1)}, OTHER_SECRET),
             "invalid token",
         ),
         (
-            lambda s: _token({"sub": str(uuid.uuid4()), "exp": datetime.now(UTC) - timedelta(minutes=1)}, s.jwt_secret),
+            lambda s: _token({"sub": str(uuid.uuid4()), "exp": _in(-1)}, s.jwt_secret),
             "token expired",
         ),
         (
-            lambda s: _token({"sub": "alice", "exp": datetime.now(UTC) + timedelta(minutes=1)}, s.jwt_secret),
+            lambda s: _token({"sub": "alice", "exp": _in(1)}, s.jwt_secret),
             "sub is not a UUID",
         ),
         (lambda s: _token({"sub": str(uuid.uuid4())}, s.jwt_secret), "exp"),
@@ -239,7 +244,7 @@ async def test_rs256_tokens_from_the_auth_service_are_accepted(stack, settings, 
     rs_settings = settings.model_copy(
         update={"jwt_algorithm": "RS256", "jwt_public_key_file": tmp_path / "auth.pub"}
     )
-    claims = {"sub": str(uuid.uuid4()), "exp": datetime.now(UTC) + timedelta(minutes=1)}
+    claims = {"sub": str(uuid.uuid4()), "exp": _in(1)}
     private_pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -1,9 +1,12 @@
 """The whole path on the real stack: API -> Kafka -> Faust worker -> MongoDB / ClickHouse -> API."""
 
 import asyncio
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,7 +39,9 @@ async def _post(api: httpx.AsyncClient, path: str, user: uuid.UUID, settings, **
     body = {k: str(v) if isinstance(v, uuid.UUID | datetime) else v for k, v in body.items()}
     if isinstance(body.get("client_ts"), str):
         body["client_ts"] = body["client_ts"].replace(" ", "T")
-    response = await api.post(f"/api/v1/events/{path}", json=body, headers=auth_headers(settings, user))
+    response = await api.post(
+        f"/api/v1/events/{path}", json=body, headers=auth_headers(settings, user)
+    )
     assert response.status_code == 202, response.text
     return response.json()["event_id"]
 
@@ -47,15 +52,46 @@ async def _get(api: httpx.AsyncClient, path: str, user: uuid.UUID, settings) -> 
 
 async def test_events_show_up_in_the_read_api(api, settings):
     user, film, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await _post(api, "playback", user, settings, movie_id=film, action="play", position_ms=0,
-                duration_ms=6_000_000, client_ts=T0)  # fmt: skip
-    await _post(api, "position", user, settings, movie_id=film, position_ms=60_000,
-                duration_ms=6_000_000, client_ts=T0 + timedelta(minutes=1))  # fmt: skip
-    await _post(api, "viewing", user, settings, movie_id=film, watched_seconds=60,
-                client_ts=T0 + timedelta(minutes=1))  # fmt: skip
+    await _post(
+        api,
+        "playback",
+        user,
+        settings,
+        movie_id=film,
+        action="play",
+        position_ms=0,
+        duration_ms=6_000_000,
+        client_ts=T0,
+    )
+    await _post(
+        api,
+        "position",
+        user,
+        settings,
+        movie_id=film,
+        position_ms=60_000,
+        duration_ms=6_000_000,
+        client_ts=T0 + timedelta(minutes=1),
+    )
+    await _post(
+        api,
+        "viewing",
+        user,
+        settings,
+        movie_id=film,
+        watched_seconds=60,
+        client_ts=T0 + timedelta(minutes=1),
+    )
     await _post(api, "favourites", user, settings, movie_id=film, action="added", client_ts=T0)
-    await _post(api, "favourites", user, settings, movie_id=other, action="added",
-                client_ts=T0 + timedelta(seconds=1))  # fmt: skip
+    await _post(
+        api,
+        "favourites",
+        user,
+        settings,
+        movie_id=other,
+        action="added",
+        client_ts=T0 + timedelta(seconds=1),
+    )
     await _post(api, "ratings", user, settings, movie_id=film, score=9, client_ts=T0)
 
     progress = await eventually(
@@ -80,13 +116,34 @@ async def test_events_show_up_in_the_read_api(api, settings):
 
 async def test_out_of_order_positions_keep_the_newest(api, settings):
     user, film = uuid.uuid4(), uuid.uuid4()
-    await _post(api, "position", user, settings, movie_id=film, position_ms=300_000,
-                client_ts=T0 + timedelta(minutes=5))  # fmt: skip
+    await _post(
+        api,
+        "position",
+        user,
+        settings,
+        movie_id=film,
+        position_ms=300_000,
+        client_ts=T0 + timedelta(minutes=5),
+    )
     # Arrives later, happened earlier (a phone that was offline): must not move the resume point.
-    await _post(api, "position", user, settings, movie_id=film, position_ms=100_000,
-                client_ts=T0 + timedelta(minutes=2))  # fmt: skip
-    await _post(api, "viewing", user, settings, movie_id=film, watched_seconds=1,
-                client_ts=T0 + timedelta(minutes=2))  # fmt: skip — a marker that both were read
+    await _post(
+        api,
+        "position",
+        user,
+        settings,
+        movie_id=film,
+        position_ms=100_000,
+        client_ts=T0 + timedelta(minutes=2),
+    )
+    await _post(
+        api,
+        "viewing",
+        user,
+        settings,
+        movie_id=film,
+        watched_seconds=1,
+        client_ts=T0 + timedelta(minutes=2),
+    )
     progress = await eventually(
         lambda: _get(api, f"/me/progress/{film}", user, settings),
         lambda r: r.status_code == 200 and r.json()["watched_seconds"] == 1,
@@ -100,25 +157,40 @@ async def test_changed_and_removed_ratings_keep_the_film_totals_exact(api, setti
     await _post(api, "ratings", alice, settings, movie_id=film, score=4, client_ts=T0)
     await _post(api, "ratings", bob, settings, movie_id=film, score=8, client_ts=T0)
     await _post(api, "ratings", carol, settings, movie_id=film, score=10, client_ts=T0)
-    await _post(api, "ratings", alice, settings, movie_id=film, score=6,
-                client_ts=T0 + timedelta(minutes=1))  # fmt: skip — alice changes her mind
-    await _post(api, "ratings", carol, settings, movie_id=film, score=None,
-                client_ts=T0 + timedelta(minutes=1))  # fmt: skip — carol removes hers
-    await _post(api, "ratings", bob, settings, movie_id=film, score=1,
-                client_ts=T0 - timedelta(minutes=1))  # fmt: skip — stale, must not count
+    await _post(
+        api, "ratings", alice, settings, movie_id=film, score=6, client_ts=T0 + timedelta(minutes=1)
+    )
+    await _post(
+        api,
+        "ratings",
+        carol,
+        settings,
+        movie_id=film,
+        score=None,
+        client_ts=T0 + timedelta(minutes=1),
+    )
+    await _post(
+        api, "ratings", bob, settings, movie_id=film, score=1, client_ts=T0 - timedelta(minutes=1)
+    )
     # An event retried by the client (same event_id) counts once.
-    retry = {"movie_id": film, "score": 2, "client_ts": T0 + timedelta(minutes=2),
-             "event_id": uuid.uuid4()}  # fmt: skip
+    retry = {
+        "movie_id": film,
+        "score": 2,
+        "client_ts": T0 + timedelta(minutes=2),
+        "event_id": uuid.uuid4(),
+    }
     dave = uuid.uuid4()
     await _post(api, "ratings", dave, settings, **retry)
     await _post(api, "ratings", dave, settings, **retry)
 
-    # alice 6, bob 8, dave 2 -> sum 16, count 3
+    # alice 6, bob 8, dave 2 -> sum 16, count 3. Earlier states pass by on the way (alice 6,
+    # bob 8, carol 10 is also three ratings), so wait for the final one, then check it holds.
+    final = {"movie_id": str(film), "average": round(16 / 3, 2), "count": 3}
     rating = await eventually(
         lambda: _get(api, f"/films/{film}/rating", alice, settings),
-        lambda r: r.status_code == 200 and r.json()["count"] == 3,
+        lambda r: r.status_code == 200 and r.json() == final,
     )
-    assert rating.json()["average"] == round(16 / 3, 2)
+    assert rating.json() == final
     assert (await _get(api, f"/me/ratings/{film}", carol, settings)).status_code == 404
     own = await _get(api, f"/me/ratings/{film}", alice, settings)
     assert own.json()["score"] == 6
@@ -129,35 +201,68 @@ async def test_clickhouse_counts_equal_what_was_accepted(api, worker, settings):
     films = [uuid.uuid4() for _ in range(3)]
     accepted = {family: set() for family in ("playback", "viewing", "favourites", "ratings")}
     for film in films:
-        accepted["playback"].add(await _post(api, "playback", user, settings, movie_id=film,
-                                             action="play", position_ms=0, client_ts=T0))  # fmt: skip
-        accepted["playback"].add(await _post(api, "position", user, settings, movie_id=film,
-                                             position_ms=5000, client_ts=T0))  # fmt: skip
-        accepted["viewing"].add(await _post(api, "viewing", user, settings, movie_id=film,
-                                            watched_seconds=120, client_ts=T0))  # fmt: skip
-        accepted["favourites"].add(await _post(api, "favourites", user, settings, movie_id=film,
-                                               action="added"))  # fmt: skip
+        accepted["playback"].add(
+            await _post(
+                api,
+                "playback",
+                user,
+                settings,
+                movie_id=film,
+                action="play",
+                position_ms=0,
+                client_ts=T0,
+            )
+        )
+        accepted["playback"].add(
+            await _post(
+                api, "position", user, settings, movie_id=film, position_ms=5000, client_ts=T0
+            )
+        )
+        accepted["viewing"].add(
+            await _post(
+                api, "viewing", user, settings, movie_id=film, watched_seconds=120, client_ts=T0
+            )
+        )
+        accepted["favourites"].add(
+            await _post(api, "favourites", user, settings, movie_id=film, action="added")
+        )
         accepted["ratings"].add(await _post(api, "ratings", user, settings, movie_id=film, score=7))
     # The same viewing event posted again (a client retry): one row, one sum.
     again = uuid.uuid4()
     for _ in range(2):
-        accepted["viewing"].add(await _post(api, "viewing", user, settings, movie_id=films[0],
-                                            watched_seconds=30, client_ts=T0, event_id=again))  # fmt: skip
+        accepted["viewing"].add(
+            await _post(
+                api,
+                "viewing",
+                user,
+                settings,
+                movie_id=films[0],
+                watched_seconds=30,
+                client_ts=T0,
+                event_id=again,
+            )
+        )
     expected = {family: len(ids) for family, ids in accepted.items()}
 
     async def counts() -> dict[str, int]:
         return await asyncio.to_thread(worker.analytics, "viewer-events", user_id=str(user))
 
     assert await eventually(counts, lambda c: c == expected, timeout_s=30) == expected
-    daily = worker.analytics("viewer-daily", user_id=str(user), **{"from": "2026-11-01", "to": "2026-11-01"})
+    daily = worker.analytics(
+        "viewer-daily", user_id=str(user), **{"from": "2026-11-01", "to": "2026-11-01"}
+    )
     assert daily == [{"day": "2026-11-01", "watched_seconds": 3 * 120 + 30}]
 
 
 async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_on(api, settings):
     dlq = topic_name(settings, DEAD_LETTER)
     since = await end_offsets(settings, Family.VIEWING)  # noqa: F841 — the topic exists
-    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="latest", group_id=f"t-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        dlq,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="latest",
+        group_id=f"t-{uuid.uuid4().hex[:6]}",
+    )
     await consumer.start()
     try:
         await eventually(lambda: _assigned(consumer), bool)
@@ -194,3 +299,46 @@ async def _first_with_value(consumer: AIOKafkaConsumer, value: bytes):
             for record in records:
                 if record.value == value:
                     return record
+
+
+async def test_analytics_answer_through_the_running_worker(api, worker, settings):
+    film = uuid.uuid4()
+    day = T0 + timedelta(days=3)
+    finisher, dropper = uuid.uuid4(), uuid.uuid4()
+    for viewer, position in ((finisher, 5_800_000), (dropper, 600_000)):
+        await _post(
+            api,
+            "playback",
+            viewer,
+            settings,
+            movie_id=film,
+            action="stop",
+            position_ms=position,
+            duration_ms=6_000_000,
+            client_ts=day,
+        )
+        await _post(
+            api, "viewing", viewer, settings, movie_id=film, watched_seconds=600, client_ts=day
+        )
+    period = {
+        "from": day.isoformat(),
+        "to": (day + timedelta(hours=1)).isoformat(),
+        "limit": "1000",
+    }
+
+    async def completion() -> list[dict]:
+        rows = await asyncio.to_thread(worker.analytics, "completion", **period)
+        return [row for row in rows if row["movie_id"] == str(film)]
+
+    rows = await eventually(completion, lambda r: bool(r) and r[0]["viewers"] == 2)
+    assert rows[0]["finished"] == 1 and rows[0]["completion_rate"] == 0.5
+
+    cli = await asyncio.create_subprocess_exec(
+        str(Path(sys.prefix) / "bin" / "ugc"), "analytics", "top-films",
+        "--from", period["from"], "--to", period["to"], "--limit", "1000",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await cli.communicate()
+    assert cli.returncode == 0
+    top = [json.loads(line) for line in out.decode().splitlines()]
+    assert {"movie_id": str(film), "watched_seconds": 1200, "viewers": 2} in top
