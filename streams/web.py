@@ -24,7 +24,9 @@ async def health(self: View, request: Request) -> Response:
 
 @app.page("/metrics")
 async def metrics(self: View, request: Request) -> Response:
-    return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    # aiohttp takes the charset separately from the content type.
+    content_type = CONTENT_TYPE_LATEST.split("; charset=")[0]
+    return self.bytes(generate_latest(), content_type=content_type)
 
 
 class BadQuery(ValueError):

@@ -254,7 +254,9 @@ async def test_clickhouse_counts_equal_what_was_accepted(api, worker, settings):
     assert daily == [{"day": "2026-11-01", "watched_seconds": 3 * 120 + 30}]
 
 
-async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_on(api, settings):
+async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
+    api, worker, settings
+):
     dlq = topic_name(settings, DEAD_LETTER)
     since = await end_offsets(settings, Family.VIEWING)  # noqa: F841 — the topic exists
     consumer = AIOKafkaConsumer(
@@ -279,6 +281,12 @@ async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_
     headers = dict(record.headers)
     assert headers["ugc-dlq-topic"] == topic_name(settings, Family.VIEWING).encode()
     assert headers["ugc-dlq-reason"]
+    metrics = (await asyncio.to_thread(httpx.get, f"{worker.web}/metrics")).text
+    viewing = topic_name(settings, Family.VIEWING)
+    assert (
+        f'ugc_worker_dead_letters_total{{reason="{headers["ugc-dlq-reason"].decode()}",topic="{viewing}"}}'
+        in metrics
+    )
     # The worker goes on: a valid event after the poison one is projected.
     user, film = uuid.uuid4(), uuid.uuid4()
     await _post(api, "viewing", user, settings, movie_id=film, watched_seconds=5, client_ts=T0)
