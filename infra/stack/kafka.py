@@ -125,8 +125,7 @@ class Kafka(Component):
     def _format_storage(self, java: str, classpath: str, properties: Path) -> None:
         cluster_id_file = self.layout.conf / "kafka-cluster-id"
         if not cluster_id_file.exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            cluster_id_file.write_text(cluster_id)
+            cluster_id_file.write_text(new_cluster_id())
         run_tool(
             [
                 java, "-cp", classpath, "kafka.tools.StorageTool", "format",
@@ -150,6 +149,15 @@ class Kafka(Component):
         if not brokers:
             return Health(False, "no broker registered yet")
         return Health(True, f"{brokers} broker(s)")
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: a random UUID in URL-safe base64, never starting with "-" (the
+    tools would read that as an option, so Kafka's own generator avoids it too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 async def _describe_cluster(bootstrap: str) -> int:
