@@ -118,3 +118,26 @@ async def viewer_events(self: View, request: Request) -> Response:
     except BadQuery as exc:
         return _refuse(self, exc)
     return await _answer(self, lambda a: a.viewer_event_counts(user))
+
+
+def _ingested_query(query: Any) -> tuple[UUID, datetime, int]:
+    try:
+        user = UUID(query["user_id"])
+        since = datetime.fromisoformat(query["since"])
+        limit = int(query.get("limit", "10000"))
+    except (KeyError, ValueError) as exc:
+        raise BadQuery(f"user_id/since/limit: {exc}") from exc
+    if not 1 <= limit <= 100_000:
+        raise BadQuery("limit: 1..100000")
+    # A time without a zone is UTC, like every time this service stores.
+    return user, since if since.tzinfo else since.replace(tzinfo=UTC), limit
+
+
+@app.page("/analytics/viewer-ingested")
+async def viewer_ingested(self: View, request: Request) -> Response:
+    """When each of a viewer's events was stored in ClickHouse, from `since` on (freshness)."""
+    try:
+        user, since, limit = _ingested_query(request.query)
+    except BadQuery as exc:
+        return _refuse(self, exc)
+    return await _answer(self, lambda a: a.viewer_ingested_since(user, since, limit))

@@ -60,6 +60,10 @@ class Component(ABC):
     def dist_dir(self) -> Path:
         return self.layout.dist / f"{self.name}-{self.version}"
 
+    def dist_dir_for(self, *inputs: Path) -> Path:
+        """A software folder named after the build inputs, so changing one rebuilds it."""
+        return self.layout.dist / f"{self.name}-{self.version}-{content_hash(*inputs)}"
+
     @property
     @abstractmethod
     def address(self) -> str: ...

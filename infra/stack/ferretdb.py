@@ -11,7 +11,6 @@ from infra.stack.base import (
     Component,
     Health,
     Launch,
-    content_hash,
     is_complete,
     mark_complete,
     run_tool,
@@ -34,8 +33,7 @@ class FerretDB(Component):
 
     @property
     def dist_dir(self) -> Path:
-        inputs = content_hash(*(WRAPPER_DIR / name for name in ("main.go", "go.mod", "go.sum")))
-        return self.layout.dist / f"{self.name}-{self.version}-{inputs}"
+        return self.dist_dir_for(*(WRAPPER_DIR / name for name in ("main.go", "go.mod", "go.sum")))
 
     @property
     def binary(self) -> str:

@@ -15,7 +15,6 @@ from infra.stack.base import (
     Component,
     Health,
     Launch,
-    content_hash,
     is_complete,
     mark_complete,
     run_tool,
@@ -54,7 +53,7 @@ class Kafka(Component):
 
     @property
     def dist_dir(self) -> Path:
-        return self.layout.dist / f"{self.name}-{self.version}-{content_hash(POM)}"
+        return self.dist_dir_for(POM)
 
     @property
     def libs(self) -> Path:

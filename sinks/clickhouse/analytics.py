@@ -2,7 +2,7 @@
 ClickHouse query parameters ({name:Type}), never inside the SQL text."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +63,26 @@ class Analytics:
             "GROUP BY day ORDER BY day",
             {"user": user_id, "start": start, "end": end},
         )
+
+    def viewer_ingested_since(
+        self, user_id: UUID, since: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """When each of a viewer's events was stored (its ingested_at), oldest first, from
+        `since` on: freshness checks. Raw rows, so a redelivered event may appear twice."""
+        selects = " UNION ALL ".join(
+            f"SELECT '{family.value}' AS family, event_id, ingested_at "
+            f"FROM {self._db}.{table.name} "
+            "WHERE user_id = {user:UUID} AND ingested_at >= {since:DateTime64(3, 'UTC')}"
+            for family, table in EVENT_TABLES.items()
+        )
+        rows = self._rows(
+            f"SELECT family, event_id, ingested_at FROM ({selects}) "
+            "ORDER BY ingested_at, event_id LIMIT {limit:UInt32}",
+            {"user": user_id, "since": since, "limit": limit},
+        )
+        for row in rows:  # the driver hands back naive UTC datetimes: say so
+            row["ingested_at"] = row["ingested_at"].replace(tzinfo=UTC)
+        return rows
 
     def viewer_event_counts(self, user_id: UUID) -> dict[str, int]:
         """Distinct events stored per family for one viewer (operators, tests)."""

@@ -83,6 +83,21 @@ def _newer_than(field: str, client_ts: datetime, event_id: UUID | None = None) -
     return {"$or": older}
 
 
+def _newest_wins(
+    user_id: UUID, movie_id: UUID, client_ts: datetime, event_id: UUID, values: dict[str, Any]
+) -> Update:
+    """Set `values` on the (user, movie) document unless it holds a newer change already."""
+    return Update(
+        {
+            "user_id": user_id,
+            "movie_id": movie_id,
+            **_newer_than("changed_at", client_ts, event_id),
+        },
+        {"$set": {**values, "changed_at": client_ts, "event_id": event_id}},
+        upsert=True,
+    )
+
+
 class ProjectionWriter:
     def __init__(self, database: AsyncDatabase) -> None:
         self._progress = database[Progress.Settings.name]
@@ -146,33 +161,13 @@ class ProjectionWriter:
         return int(result.deleted_count)
 
     async def apply_favourites(self, changes: list[FavouriteChange]) -> None:
-        ops = [
-            Update(
-                {
-                    "user_id": c.user_id,
-                    "movie_id": c.movie_id,
-                    **_newer_than("changed_at", c.client_ts, c.event_id),
-                },
-                {"$set": {"active": c.active, "changed_at": c.client_ts, "event_id": c.event_id}},
-                upsert=True,
-            )
-            for c in changes
-        ]
+        ops = [_newest_wins(c.user_id, c.movie_id, c.client_ts, c.event_id, {"active": c.active})
+               for c in changes]  # fmt: skip
         await _bulk_in_order(self._favourites, ops)
 
     async def apply_user_ratings(self, changes: list[RatingChange]) -> None:
-        ops = [
-            Update(
-                {
-                    "user_id": c.user_id,
-                    "movie_id": c.movie_id,
-                    **_newer_than("changed_at", c.client_ts, c.event_id),
-                },
-                {"$set": {"score": c.score, "changed_at": c.client_ts, "event_id": c.event_id}},
-                upsert=True,
-            )
-            for c in changes
-        ]
+        ops = [_newest_wins(c.user_id, c.movie_id, c.client_ts, c.event_id, {"score": c.score})
+               for c in changes]  # fmt: skip
         await _bulk_in_order(self._user_ratings, ops)
 
     async def set_film_rating(self, movie_id: UUID, score_sum: int, score_count: int) -> None:
