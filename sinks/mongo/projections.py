@@ -98,6 +98,21 @@ def _newest_wins(
     )
 
 
+def _film_of(change: PositionChange) -> dict[str, UUID]:
+    return {"user_id": change.user_id, "movie_id": change.movie_id}
+
+
+def _newest_per_film(positions: list[PositionChange]) -> list[PositionChange]:
+    """Only the newest position of each (user, film) in a batch can win; the rest are skipped
+    here rather than sent to be refused one by one (heartbeats come every few seconds)."""
+    newest: dict[tuple[UUID, UUID], PositionChange] = {}
+    for change in positions:
+        key = (change.user_id, change.movie_id)
+        if key not in newest or change.client_ts >= newest[key].client_ts:
+            newest[key] = change
+    return list(newest.values())
+
+
 class ProjectionWriter:
     def __init__(self, database: AsyncDatabase) -> None:
         self._progress = database[Progress.Settings.name]
@@ -110,28 +125,25 @@ class ProjectionWriter:
         self, positions: list[PositionChange], watched: list[WatchedTime]
     ) -> None:
         ops: list[Update] = []
-        for change in positions:
-            key = {"user_id": change.user_id, "movie_id": change.movie_id}
+        for change in _newest_per_film(positions):
+            values: dict[str, Any] = {
+                "position_ms": change.position_ms,
+                "position_at": change.client_ts,
+                "updated_at": _now(),
+            }
+            if change.duration_ms:
+                values["duration_ms"] = change.duration_ms
             ops.append(
                 Update(
-                    {**key, **_newer_than("position_at", change.client_ts)},
-                    {
-                        "$set": {
-                            "position_ms": change.position_ms,
-                            "position_at": change.client_ts,
-                            "updated_at": _now(),
-                        },
-                        "$setOnInsert": {"watched_seconds": 0, "finished": False},
-                    },
+                    {**_film_of(change), **_newer_than("position_at", change.client_ts)},
+                    {"$set": values, "$setOnInsert": {"watched_seconds": 0, "finished": False}},
                     upsert=True,
                 )
             )
-            if change.duration_ms:
-                reached_end = change.position_ms >= FINISHED_SHARE * change.duration_ms
-                update: dict[str, Any] = {"duration_ms": change.duration_ms}
-                if reached_end:
-                    update["finished"] = True  # sticky: whatever order the events arrive in
-                ops.append(Update(key, {"$set": update}))
+        for change in positions:
+            if change.duration_ms and change.position_ms >= FINISHED_SHARE * change.duration_ms:
+                # Sticky, whatever order the events arrive in.
+                ops.append(Update(_film_of(change), {"$set": {"finished": True}}))
         await _bulk_in_order(self._progress, ops)
         for time in watched:
             await self._add_watched(time)
