@@ -16,7 +16,7 @@ from sinks.mongo.reads import ProjectionReads
 
 def _progress_out(progress: Progress) -> ProgressOut:
     return ProgressOut(
-        movie_id=progress.movie_id,
+        movie_id=UUID(progress.movie_id),
         position_ms=progress.position_ms,
         duration_ms=progress.duration_ms,
         watched_seconds=progress.watched_seconds,
@@ -31,7 +31,7 @@ class ReadService:
 
     async def favourites(self, user_id: UUID, limit: int, offset: int) -> FavouritesPage:
         found, total = await self._projections.list_favourites(user_id, limit, offset)
-        items = [FavouriteItem(movie_id=f.movie_id, added_at=f.changed_at) for f in found]
+        items = [FavouriteItem(movie_id=UUID(f.movie_id), added_at=f.changed_at) for f in found]
         return FavouritesPage(items=items, limit=limit, offset=offset, total=total)
 
     async def progress(self, user_id: UUID, movie_id: UUID) -> ProgressOut | None:

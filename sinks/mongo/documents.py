@@ -1,25 +1,40 @@
 """MongoDB projections (Beanie documents) that the read API serves.
 
-Every document carries the client timestamp of the change it reflects, so a late or replayed
-event can be recognised and ignored (the newest change wins).
+Ids are stored as text, and each document's `_id` is its natural key ("user:movie", or the
+film): FerretDB 1.24 on SQLite filters only `_id` in the database, scans everything else, and
+scans binary UUIDs two orders of magnitude slower than text (see docs/benchmarks.md). Every
+document carries the client time (and event id) of the change it reflects, so a late or
+replayed event is recognised and ignored (the newest change wins).
 """
 
 from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
 from beanie import Document
+from pydantic import BeforeValidator, model_validator
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-USER_MOVIE_UNIQUE = IndexModel(
-    [("user_id", ASCENDING), ("movie_id", ASCENDING)], unique=True, name="user_movie_unique"
-)
+# A UUID kept as its canonical text; UUID objects are accepted and converted.
+UuidText = Annotated[str, BeforeValidator(lambda value: str(value))]
+
+
+def viewer_film_key(user_id: UUID | str, movie_id: UUID | str) -> str:
+    return f"{user_id}:{movie_id}"
+
+
+def _keyed_by_viewer_film(document: Any) -> Any:
+    if document.id is None:
+        document.id = viewer_film_key(document.user_id, document.movie_id)
+    return document
 
 
 class Progress(Document):
     """Where a viewer is in a film and how long they have watched it."""
 
-    user_id: UUID
-    movie_id: UUID
+    id: str | None = None  # type: ignore[assignment]  # viewer_film_key
+    user_id: UuidText
+    movie_id: UuidText
     position_ms: int = 0
     position_at: datetime | None = None  # client time of the position event that set it
     duration_ms: int | None = None
@@ -29,10 +44,11 @@ class Progress(Document):
     finished: bool = False
     updated_at: datetime
 
+    _keyed = model_validator(mode="after")(_keyed_by_viewer_film)
+
     class Settings:
         name = "progress"
         indexes = [
-            USER_MOVIE_UNIQUE,
             IndexModel([("user_id", ASCENDING), ("updated_at", DESCENDING)], name="user_recent"),
         ]
 
@@ -40,16 +56,18 @@ class Progress(Document):
 class Favourite(Document):
     """A film in a viewer's favourites; removal keeps the document (active=False) as a tombstone."""
 
-    user_id: UUID
-    movie_id: UUID
+    id: str | None = None  # type: ignore[assignment]  # viewer_film_key
+    user_id: UuidText
+    movie_id: UuidText
     active: bool
     changed_at: datetime
-    event_id: UUID | None = None  # breaks ties between changes with the same client time
+    event_id: UuidText | None = None  # breaks ties between changes with the same client time
+
+    _keyed = model_validator(mode="after")(_keyed_by_viewer_film)
 
     class Settings:
         name = "favourites"
         indexes = [
-            USER_MOVIE_UNIQUE,
             IndexModel(
                 [("user_id", ASCENDING), ("active", ASCENDING), ("changed_at", DESCENDING)],
                 name="user_active_recent",
@@ -60,28 +78,38 @@ class Favourite(Document):
 class UserRating(Document):
     """A viewer's current score for a film (None once removed, kept as a tombstone)."""
 
-    user_id: UUID
-    movie_id: UUID
+    id: str | None = None  # type: ignore[assignment]  # viewer_film_key
+    user_id: UuidText
+    movie_id: UuidText
     score: int | None
     changed_at: datetime
-    event_id: UUID | None = None  # breaks ties between changes with the same client time
+    event_id: UuidText | None = None  # breaks ties between changes with the same client time
+
+    _keyed = model_validator(mode="after")(_keyed_by_viewer_film)
 
     class Settings:
         name = "user_ratings"
-        indexes = [USER_MOVIE_UNIQUE]
+        indexes = [IndexModel([("user_id", ASCENDING)], name="user")]
 
 
 class FilmRating(Document):
     """Sum and count of a film's current scores; the average is computed on read."""
 
-    movie_id: UUID
+    id: str | None = None  # type: ignore[assignment]  # the film
+    movie_id: UuidText
     score_sum: int = 0
     score_count: int = 0
     updated_at: datetime
 
+    @model_validator(mode="after")
+    def _keyed(self) -> "FilmRating":
+        if self.id is None:
+            self.id = self.movie_id
+        return self
+
     class Settings:
         name = "film_ratings"
-        indexes = [IndexModel([("movie_id", ASCENDING)], unique=True, name="movie_unique")]
+        indexes: list[IndexModel] = []
 
 
 DOCUMENT_MODELS: list[type[Document]] = [Progress, Favourite, UserRating, FilmRating]

@@ -2,8 +2,8 @@
 
 Every write is safe to repeat and to receive late:
 - positions, favourites and user ratings keep the newest change by (client time, event id);
-  an older or repeated event matches no document, and its upsert then collides with the unique
-  (user, movie) index, which means "already newer": nothing to do;
+  an older or repeated event matches no document, and its upsert then collides with the
+  document's `_id` ("user:movie"), which means "already newer": nothing to do;
 - watch time is a sum, so each increment is fenced by the Kafka offset of the viewing event
   that made it. All events of one (user, film) share a partition (the key is user:movie), so
   the offsets only grow and a redelivered event, whose offset is not above the stored one,
@@ -22,7 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating
+from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, viewer_film_key
 
 VIEWING_SEEN = "viewing_events_seen"
 FINISHED_SHARE = 0.95  # a viewer who reached 95% of the film has finished it
@@ -79,7 +79,7 @@ def _newer_than(field: str, client_ts: datetime, event_id: UUID | None = None) -
     """Filter: the stored change is older than this one (or there is none yet)."""
     older: list[dict[str, Any]] = [{field: None}, {field: {"$lt": client_ts}}]
     if event_id is not None:
-        older.append({field: client_ts, "event_id": {"$lt": event_id}})
+        older.append({field: client_ts, "event_id": {"$lt": str(event_id)}})
     return {"$or": older}
 
 
@@ -89,17 +89,27 @@ def _newest_wins(
     """Set `values` on the (user, movie) document unless it holds a newer change already."""
     return Update(
         {
-            "user_id": user_id,
-            "movie_id": movie_id,
+            "_id": viewer_film_key(user_id, movie_id),
             **_newer_than("changed_at", client_ts, event_id),
         },
-        {"$set": {**values, "changed_at": client_ts, "event_id": event_id}},
+        {
+            "$set": {
+                **_ids(user_id, movie_id),
+                **values,
+                "changed_at": client_ts,
+                "event_id": str(event_id),
+            }
+        },
         upsert=True,
     )
 
 
-def _film_of(change: PositionChange) -> dict[str, UUID]:
-    return {"user_id": change.user_id, "movie_id": change.movie_id}
+def _ids(user_id: UUID, movie_id: UUID) -> dict[str, str]:
+    return {"user_id": str(user_id), "movie_id": str(movie_id)}
+
+
+def _film_of(change: PositionChange) -> dict[str, str]:
+    return {"_id": viewer_film_key(change.user_id, change.movie_id)}
 
 
 def _newest_per_film(positions: list[PositionChange]) -> list[PositionChange]:
@@ -127,6 +137,7 @@ class ProjectionWriter:
         ops: list[Update] = []
         for change in _newest_per_film(positions):
             values: dict[str, Any] = {
+                **_ids(change.user_id, change.movie_id),
                 "position_ms": change.position_ms,
                 "position_at": change.client_ts,
                 "updated_at": _now(),
@@ -149,15 +160,19 @@ class ProjectionWriter:
             await self._add_watched(time)
 
     async def _add_watched(self, time: WatchedTime) -> None:
-        if await self._viewing_seen.find_one({"_id": time.event_id}) is not None:
+        if await self._viewing_seen.find_one({"_id": str(time.event_id)}) is not None:
             return  # a client retry of an event already added
-        key = {"user_id": time.user_id, "movie_id": time.movie_id}
+        key = {"_id": viewer_film_key(time.user_id, time.movie_id)}
         fenced = {"$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}]}
         op = Update(
             {**key, **fenced},
             {
                 "$inc": {"watched_seconds": time.seconds},
-                "$set": {"viewing_offset": time.offset, "updated_at": _now()},
+                "$set": {
+                    **_ids(time.user_id, time.movie_id),
+                    "viewing_offset": time.offset,
+                    "updated_at": _now(),
+                },
                 "$setOnInsert": {"position_ms": 0, "finished": False},
             },
             upsert=True,
@@ -165,7 +180,7 @@ class ProjectionWriter:
         await _bulk_in_order(self._progress, [op])
         # Remembered after the increment: a crash in between is covered by the offset fence.
         await self._viewing_seen.update_one(
-            {"_id": time.event_id}, {"$setOnInsert": {"at": _now()}}, upsert=True
+            {"_id": str(time.event_id)}, {"$setOnInsert": {"at": _now()}}, upsert=True
         )
 
     async def forget_seen_viewing(self, older_than: datetime) -> int:
@@ -184,15 +199,22 @@ class ProjectionWriter:
 
     async def set_film_rating(self, movie_id: UUID, score_sum: int, score_count: int) -> None:
         await self._film_ratings.update_one(
-            {"movie_id": movie_id},
-            {"$set": {"score_sum": score_sum, "score_count": score_count, "updated_at": _now()}},
+            {"_id": str(movie_id)},
+            {
+                "$set": {
+                    "movie_id": str(movie_id),
+                    "score_sum": score_sum,
+                    "score_count": score_count,
+                    "updated_at": _now(),
+                }
+            },
             upsert=True,
         )
 
 
 async def _bulk_in_order(collection: AsyncCollection, ops: list[Update]) -> None:
-    """Apply the updates one by one, in order; an upsert that hits the unique index means the
-    stored document is already newer, so it is skipped. (One by one because FerretDB 1.24
+    """Apply the updates one by one, in order; an upsert that collides with an existing `_id`
+    means the stored document is already newer, so it is skipped. (One by one because FerretDB 1.24
     misreports the failing index of an ordered bulk update and drops its counts.)"""
     for op in ops:
         try:

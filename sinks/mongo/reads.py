@@ -24,7 +24,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from sinks.mongo.client import init_documents, mongo_client
-from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating
+from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, viewer_film_key
 from ugc.errors import DependencyUnavailable
 from ugc.settings import Settings
 
@@ -102,7 +102,7 @@ class ProjectionReads:
         self, user_id: UUID, limit: int, offset: int
     ) -> tuple[list[Favourite], int]:
         """A page of the viewer's active favourites, newest change first, and how many in all."""
-        active = {"user_id": user_id, "active": True}
+        active = {"user_id": str(user_id), "active": True}
         # movie_id breaks ties, so equal times cannot move a film between pages.
         order = [("changed_at", DESCENDING), ("movie_id", ASCENDING)]
         async with self._reading():
@@ -112,23 +112,24 @@ class ProjectionReads:
         return [Favourite.model_validate(row) for row in rows], total
 
     async def get_progress(self, user_id: UUID, movie_id: UUID) -> Progress | None:
-        row = await self._find_one(self._progress, {"user_id": user_id, "movie_id": movie_id})
+        row = await self._find_one(self._progress, {"_id": viewer_film_key(user_id, movie_id)})
         return None if row is None else Progress.model_validate(row)
 
     async def continue_watching(self, user_id: UUID, limit: int) -> list[Progress]:
         """Films the viewer started and has not finished, most recently updated first."""
-        started = {"user_id": user_id, "finished": False, "position_ms": {"$gt": 0}}
+        started = {"user_id": str(user_id), "finished": False, "position_ms": {"$gt": 0}}
         order = [("updated_at", DESCENDING), ("movie_id", ASCENDING)]
         async with self._reading():
             rows = await self._progress.find(started).sort(order).limit(limit).to_list()
         return [Progress.model_validate(row) for row in rows]
 
     async def get_film_rating(self, movie_id: UUID) -> FilmRating | None:
-        row = await self._find_one(self._film_ratings, {"movie_id": movie_id})
+        row = await self._find_one(self._film_ratings, {"_id": str(movie_id)})
         return None if row is None else FilmRating.model_validate(row)
 
     async def get_user_rating(self, user_id: UUID, movie_id: UUID) -> UserRating | None:
-        row = await self._find_one(self._user_ratings, {"user_id": user_id, "movie_id": movie_id})
+        key = viewer_film_key(user_id, movie_id)
+        row = await self._find_one(self._user_ratings, {"_id": key})
         return None if row is None else UserRating.model_validate(row)
 
     async def _find_one(

@@ -128,7 +128,7 @@ async def _mongo_state(settings, users: set[str]) -> dict[str, Any]:
     client = mongo_client(settings)
     try:
         db = client[settings.mongo_db]
-        user_ids = [uuid.UUID(u) for u in users]
+        user_ids = sorted(users)
         progress = await db.progress.find({"user_id": {"$in": user_ids}}).to_list(None)
         favourites = await db.favourites.find({"user_id": {"$in": user_ids}}).to_list(None)
         films = {d["movie_id"] for d in progress}

@@ -32,10 +32,12 @@ async def test_insert_and_query_through_beanie(beanie_db):
         user_id=uuid.uuid4(), movie_id=films[0], active=True, changed_at=changed
     ).insert()
 
-    found = await Favourite.find(Favourite.user_id == user).sort(-Favourite.changed_at).to_list()
+    found = (
+        await Favourite.find(Favourite.user_id == str(user)).sort(-Favourite.changed_at).to_list()
+    )
 
-    assert [f.movie_id for f in found] == list(reversed(films))
-    assert all(f.user_id == user for f in found)
+    assert [f.movie_id for f in found] == [str(film) for film in reversed(films)]
+    assert all(f.user_id == str(user) for f in found)
 
 
 async def test_unique_index_refuses_a_second_user_film_pair(beanie_db):

@@ -1,0 +1,110 @@
+"""The API and the Faust worker as processes of their own, started and stopped by the bench."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from ugc.settings import PROJECT_ROOT, Settings
+
+BIN = Path(sys.prefix) / "bin"
+
+
+class Service:
+    """A child process in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log = log
+        with log.open("wb") as out:  # a fresh log: its lines tell when this process is ready
+            self.process = subprocess.Popen(
+                argv,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_for(self, ready: Callable[["Service"], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ready(self):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start; log tail:\n{self.log_tail()}")
+            time.sleep(0.3)
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+def worker_url(settings: Settings) -> str:
+    return f"http://{settings.api_host}:{settings.worker_web_port}"
+
+
+def start_api(settings: Settings, log: Path) -> Service:
+    """One uvicorn worker on the stack's API port (nginx in front of it stays unused)."""
+    argv = [
+        str(BIN / "uvicorn"), "ingest_api.main:app_factory", "--factory",
+        "--host", settings.api_host, "--port", str(settings.api_port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    api = Service("api", argv, log, {})
+    api.wait_for(lambda _: answers(f"{api_url(settings)}/api/v1/ready"), 60)
+    return api
+
+
+def start_worker(
+    settings: Settings, log: Path, user_id: uuid.UUID | None, write_log: Path | None
+) -> Service:
+    """`faust -A streams.app worker -l info` through bench.worker, which logs the MongoDB writes
+    for `user_id` to `write_log`; ready once it logged Ready and its web server answers."""
+    env = {
+        "BENCH_USER_ID": str(user_id or ""),
+        "BENCH_WRITE_LOG": str(write_log or ""),
+        # Faust's own setting: on stop, do not wait for the backlog already handed to the agents
+        # (minutes when a sink is behind); the next phase skips it anyway. Nothing else changes.
+        "STREAM_WAIT_EMPTY": "false",
+    }
+    argv = [
+        str(BIN / "python"), "-m", "bench.worker",
+        # Its own data folder: other workers of this checkout use ugc-streams-data.
+        "--datadir", str(settings.stack_dir / "faust-data"),
+        "-A", "streams.app", "worker", "-l", "info",
+    ]  # fmt: skip
+    worker = Service("worker", argv, log, env)
+    worker.wait_for(
+        lambda w: (
+            b"Worker]: Ready" in w.log.read_bytes() and answers(f"{worker_url(settings)}/health")
+        ),
+        120,
+    )
+    return worker
