@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UGC := $(BIN)/ugc
 # `make test` runs its own stack (folder and ports in tests/stack.env) beside a `make run` one.
 TEST_ENV := UGC_ENV_FILE=tests/stack.env
-# `make bench-pipeline` runs its own stack too (bench/stack.env), started and stopped around it.
+# The benchmarks run their own stack too (bench/stack.env), started and stopped around them.
 BENCH_ENV := UGC_ENV_FILE=bench/stack.env
 
 .PHONY: install run stop status test lint format bench-ingest bench-pipeline clean
@@ -41,13 +41,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Benchmarks write docs/benchmarks.md. bench-ingest runs against the `make run` stack.
+# Benchmarks write docs/benchmarks.md. Both run on their own stack (bench/stack.env), started
+# and stopped around them, so they never fill the `make run` stack's topics.
 bench-ingest: install
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
-	$(UGC) stack up
-	$(BIN)/python -m bench.ingest
+	$(BENCH_ENV) $(UGC) stack up
+	$(BENCH_ENV) $(BIN)/python -m bench.ingest; status=$$?; $(BENCH_ENV) $(UGC) stack down; exit $$status
 
-# Freshness (202 -> read API, 202 -> ClickHouse) at 500 events/s and the highest sustained rate.
 bench-pipeline: install
 	$(BENCH_ENV) $(UGC) stack up
 	$(BENCH_ENV) $(BIN)/python -m bench.pipeline; status=$$?; $(BENCH_ENV) $(UGC) stack down; exit $$status

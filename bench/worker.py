@@ -27,9 +27,9 @@ class ProgressWriteLog(monitoring.CommandListener):
     """Lines `movie_id sent_at answered_at` (epoch seconds) for the viewer's progress writes."""
 
     def __init__(self, user_id: UUID, out: IO[str]) -> None:
-        self._user_id = user_id
+        self._user_id = str(user_id)
         self._out = out
-        self._pending: dict[int, tuple[UUID, float]] = {}
+        self._pending: dict[int, tuple[str, float]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         command = event.command
@@ -37,8 +37,10 @@ class ProgressWriteLog(monitoring.CommandListener):
             return
         updates = command.get("updates") or []
         query = updates[0].get("q", {}) if len(updates) == 1 else {}
-        if query.get("user_id") == self._user_id:
-            self._pending[event.request_id] = (query["movie_id"], time.time())
+        # Progress documents are keyed "user:movie" (sinks/mongo/documents.py).
+        user, _, movie = str(query.get("_id", "")).partition(":")
+        if user == self._user_id:
+            self._pending[event.request_id] = (movie, time.time())
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pending = self._pending.pop(event.request_id, None)

@@ -160,7 +160,7 @@ class ProjectionWriter:
             await self._add_watched(time)
 
     async def _add_watched(self, time: WatchedTime) -> None:
-        if await self._viewing_seen.find_one({"_id": str(time.event_id)}) is not None:
+        if not await self._first_delivery(time):
             return  # a client retry of an event already added
         key = {"_id": viewer_film_key(time.user_id, time.movie_id)}
         fenced = {"$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}]}
@@ -178,10 +178,18 @@ class ProjectionWriter:
             upsert=True,
         )
         await _bulk_in_order(self._progress, [op])
-        # Remembered after the increment: a crash in between is covered by the offset fence.
-        await self._viewing_seen.update_one(
-            {"_id": str(time.event_id)}, {"$setOnInsert": {"at": _now()}}, upsert=True
-        )
+
+    async def _first_delivery(self, time: WatchedTime) -> bool:
+        """Remember the event id with its offset before adding: the same id at another offset is
+        a client retry (skip); at the same offset it is Kafka redelivering the record after a
+        crash, and the offset fence makes the increment happen once."""
+        seen = {"_id": str(time.event_id), "offset": time.offset, "at": _now()}
+        try:
+            await self._viewing_seen.insert_one(seen)
+            return True
+        except DuplicateKeyError:
+            first = await self._viewing_seen.find_one({"_id": seen["_id"]})
+            return first is not None and first.get("offset") == time.offset
 
     async def forget_seen_viewing(self, older_than: datetime) -> int:
         result = await self._viewing_seen.delete_many({"at": {"$lt": older_than}})
@@ -213,11 +221,36 @@ class ProjectionWriter:
 
 
 async def _bulk_in_order(collection: AsyncCollection, ops: list[Update]) -> None:
-    """Apply the updates one by one, in order; an upsert that collides with an existing `_id`
-    means the stored document is already newer, so it is skipped. (One by one because FerretDB 1.24
-    misreports the failing index of an ordered bulk update and drops its counts.)"""
+    """Apply the updates one by one, in order. (One by one because FerretDB 1.24 misreports the
+    failing index of an ordered bulk update and drops its counts.)
+
+    An upsert is tried as an insert first: FerretDB 1.24 on SQLite inserts in constant time (its
+    `_id` index refuses a duplicate), but an update, or a find that misses, scans the whole
+    collection. A first write of a key thus costs what it costs on an empty collection; when
+    the document exists the insert fails and the conditional update decides as usual.
+    """
     for op in ops:
+        if op.upsert:
+            try:
+                await collection.insert_one(_inserted_document(op))
+                continue
+            except DuplicateKeyError:
+                pass
         try:
             await collection.update_one(op.filter, op.update, upsert=op.upsert)
         except DuplicateKeyError:
-            continue
+            continue  # the stored document is newer: its `_id` refused the upsert
+
+
+def _inserted_document(op: Update) -> dict[str, Any]:
+    """The document an upsert would create, for the operators the projections use."""
+    update = op.update
+    unsupported = set(update) - {"$set", "$setOnInsert", "$inc"}
+    if unsupported:
+        raise ValueError(f"cannot insert in place of {sorted(unsupported)}")
+    return {
+        "_id": op.filter["_id"],
+        **update.get("$setOnInsert", {}),
+        **update.get("$inc", {}),
+        **update.get("$set", {}),
+    }
