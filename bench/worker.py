@@ -33,12 +33,19 @@ class ProgressWriteLog(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         command = event.command
-        if event.command_name != "update" or command.get("update") != PROGRESS:
+        # A first write of a document is an insert, later ones are updates (projections.py).
+        if command.get(event.command_name) != PROGRESS:
             return
-        updates = command.get("updates") or []
-        query = updates[0].get("q", {}) if len(updates) == 1 else {}
+        if event.command_name == "update":
+            updates = command.get("updates") or []
+            key = updates[0].get("q", {}).get("_id", "") if len(updates) == 1 else ""
+        elif event.command_name == "insert":
+            documents = command.get("documents") or []
+            key = documents[0].get("_id", "") if len(documents) == 1 else ""
+        else:
+            return
         # Progress documents are keyed "user:movie" (sinks/mongo/documents.py).
-        user, _, movie = str(query.get("_id", "")).partition(":")
+        user, _, movie = str(key).partition(":")
         if user == self._user_id:
             self._pending[event.request_id] = (movie, time.time())
 
