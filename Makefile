@@ -12,10 +12,14 @@ BENCH_ENV := UGC_ENV_FILE=bench/stack.env
 
 install: $(VENV)/.installed
 
+# Wheels are kept in a wheelhouse outside the checkout: a fresh clone resolves versions against
+# the index but downloads no wheel it already has (this registry's answers are not cached by pip).
+WHEELHOUSE ?= $(HOME)/.cache/ugc-wheelhouse
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip download -q -d $(WHEELHOUSE) ".[dev]"
+	$(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) -e ".[dev]"
 	touch $@
 
 run: install
