@@ -18,7 +18,7 @@ WHEELHOUSE ?= $(HOME)/.cache/ugc-wheelhouse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip download -q -d $(WHEELHOUSE) ".[dev]"
+	$(BIN)/pip download -q -d $(WHEELHOUSE) "setuptools>=69" ".[dev]"
 	$(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) -e ".[dev]"
 	touch $@
 
