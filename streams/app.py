@@ -32,8 +32,6 @@ def raw_topic(*names: str) -> faust.TopicT:
     )
 
 
-playback_topic = raw_topic(topic_name(settings, Family.PLAYBACK))
-viewing_topic = raw_topic(topic_name(settings, Family.VIEWING))
 favourites_topic = raw_topic(topic_name(settings, Family.FAVOURITES))
 ratings_topic = raw_topic(topic_name(settings, Family.RATINGS))
 ratings_by_film_topic = raw_topic(topic_name(settings, RATINGS_BY_FILM))

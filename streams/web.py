@@ -54,12 +54,13 @@ def _limit(query: Any) -> int:
     return limit
 
 
-async def _answer(self: View, query: Callable[[Analytics], Any]) -> Response:
+async def _answer(self: View, build: Callable[[], Callable[[Analytics], Any]]) -> Response:
+    """Run the query `build` makes from the request; a bad parameter is a 422 naming it."""
+    try:
+        query = build()
+    except BadQuery as exc:
+        return self.json({"detail": str(exc)}, status=422)
     return self.json(_jsonable(await clickhouse.analytics(query)))
-
-
-def _refuse(self: View, exc: BadQuery) -> Response:
-    return self.json({"detail": str(exc)}, status=422)
 
 
 def _jsonable(value: Any) -> Any:
@@ -76,20 +77,20 @@ def _jsonable(value: Any) -> Any:
 
 @app.page("/analytics/top-films")
 async def top_films(self: View, request: Request) -> Response:
-    try:
+    def build() -> Callable[[Analytics], Any]:
         period, limit = _period(request.query), _limit(request.query)
-    except BadQuery as exc:
-        return _refuse(self, exc)
-    return await _answer(self, lambda a: a.top_films_by_watch_time(period, limit))
+        return lambda a: a.top_films_by_watch_time(period, limit)
+
+    return await _answer(self, build)
 
 
 @app.page("/analytics/completion")
 async def completion(self: View, request: Request) -> Response:
-    try:
+    def build() -> Callable[[Analytics], Any]:
         period, limit = _period(request.query), _limit(request.query)
-    except BadQuery as exc:
-        return _refuse(self, exc)
-    return await _answer(self, lambda a: a.completion_rate(period, limit))
+        return lambda a: a.completion_rate(period, limit)
+
+    return await _answer(self, build)
 
 
 def _viewer(query: Any) -> tuple[UUID, date, date]:
@@ -104,20 +105,20 @@ def _viewer(query: Any) -> tuple[UUID, date, date]:
 
 @app.page("/analytics/viewer-daily")
 async def viewer_daily(self: View, request: Request) -> Response:
-    try:
+    def build() -> Callable[[Analytics], Any]:
         user, start, end = _viewer(request.query)
-    except BadQuery as exc:
-        return _refuse(self, exc)
-    return await _answer(self, lambda a: a.viewer_daily_watch_time(user, start, end))
+        return lambda a: a.viewer_daily_watch_time(user, start, end)
+
+    return await _answer(self, build)
 
 
 @app.page("/analytics/viewer-events")
 async def viewer_events(self: View, request: Request) -> Response:
-    try:
+    def build() -> Callable[[Analytics], Any]:
         user, _, _ = _viewer(request.query)
-    except BadQuery as exc:
-        return _refuse(self, exc)
-    return await _answer(self, lambda a: a.viewer_event_counts(user))
+        return lambda a: a.viewer_event_counts(user)
+
+    return await _answer(self, build)
 
 
 def _ingested_query(query: Any) -> tuple[UUID, datetime, int]:
@@ -136,8 +137,9 @@ def _ingested_query(query: Any) -> tuple[UUID, datetime, int]:
 @app.page("/analytics/viewer-ingested")
 async def viewer_ingested(self: View, request: Request) -> Response:
     """When each of a viewer's events was stored in ClickHouse, from `since` on (freshness)."""
-    try:
+
+    def build() -> Callable[[Analytics], Any]:
         user, since, limit = _ingested_query(request.query)
-    except BadQuery as exc:
-        return _refuse(self, exc)
-    return await _answer(self, lambda a: a.viewer_ingested_since(user, since, limit))
+        return lambda a: a.viewer_ingested_since(user, since, limit)
+
+    return await _answer(self, build)

@@ -350,3 +350,6 @@ async def test_analytics_answer_through_the_running_worker(api, worker, settings
     assert cli.returncode == 0
     top = [json.loads(line) for line in out.decode().splitlines()]
     assert {"movie_id": str(film), "watched_seconds": 1200, "viewers": 2} in top
+
+    bad = await asyncio.to_thread(httpx.get, f"{worker.web}/analytics/top-films?limit=0")
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("limit")
