@@ -42,13 +42,14 @@ import httpx
 
 from bench.kafka_lag import LagProbe, LagSample, skip_to_end
 from bench.machine import machine_line, replace_section
-from bench.services import Service, api_url, start_api, start_worker, worker_url
+from bench.services import Workers, api_url, start_api, start_worker, worker_url
 from infra.stack.manager import Stack
 from ingest_api.auth import mint_token
 from sinks.mongo.client import mongo_client
 from sinks.mongo.documents import Progress
 from sinks.mongo.projections import VIEWING_SEEN
 from ugc.settings import PROJECT_ROOT, Settings, get_settings
+from ugc.tokens import mint_analyst_token
 
 RATE = float(os.environ.get("BENCH_RATE", "500"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
@@ -198,7 +199,7 @@ async def count_progress(settings: Settings) -> int:
 
 async def worker_up(
     settings: Settings, name: str, user: uuid.UUID | None, write_log: Path | None
-) -> Service:
+) -> Workers:
     log = bench_dir(settings) / f"worker-{name}.log"
     return await asyncio.to_thread(start_worker, settings, log, user, write_log)
 
@@ -242,7 +243,8 @@ class ClickHouseWatch:
 
     async def run(self, stop: asyncio.Event) -> None:
         url = f"{worker_url(self.settings)}/analytics/viewer-ingested"
-        async with httpx.AsyncClient(timeout=10) as client:
+        analyst = {"Authorization": f"Bearer {mint_analyst_token(self.settings)}"}
+        async with httpx.AsyncClient(timeout=10, headers=analyst) as client:
             while not stop.is_set():
                 await self.poll(client, url)
                 await asyncio.sleep(POLL_S)
@@ -547,7 +549,8 @@ def report(settings: Settings, fresh: Freshness, steps: list[Step]) -> None:
 Measured {machine_line()}. Command: `{COMMAND}` (bench/pipeline.py; BENCH_RATE={RATE:g}
 BENCH_SECONDS={SECONDS:g} BENCH_STEPS={rates} BENCH_STEP_S={STEP_S:g}), on a stack of its own
 (bench/stack.env) started for the run: one uvicorn worker, the Faust worker
-(`faust -A streams.app worker -l info`), Kafka, FerretDB and chDB on this machine. The load
+(`faust -A streams.app worker -l info` and
+`faust -A streams.raw_app worker -l info`), Kafka, FerretDB and chDB on this machine. The load
 comes from bench/load.py in a separate process: single events straight to the API (not through
 nginx), open loop, every event a film of its own (half position heartbeats, half viewing time),
 so each is one `progress` document and one ClickHouse row.
@@ -568,7 +571,8 @@ projections empty.
 
 **Highest sustained rate: {highest_sustained(steps)}.** Steps of {STEP_S:g} s, lowest first,
 until the first one not sustained: the API accepted less than {MIN_ACHIEVED:.0%} of the offered
-rate (or answered errors), or the consumer lag of the worker's group (`ugc-streams`: end offset
+rate (or answered errors), or the consumer lag of the workers' groups (`ugc-projections` +
+`ugc-raw-events`: end offset
 minus committed offset over the event topics, sampled every {LAG_EVERY_S * 1000:.0f} ms; Faust
 commits what every agent acknowledged, so it is the slowest sink's backlog) grew by more than
 {GROWTH_TOLERANCE_S:g} s of load from the second quarter of the step to the last.

@@ -67,7 +67,19 @@ def api_url(settings: Settings) -> str:
 
 
 def worker_url(settings: Settings) -> str:
-    return f"http://{settings.api_host}:{settings.worker_web_port}"
+    """The raw-events worker's web port: its /analytics views tell when rows reached ClickHouse."""
+    return f"http://{settings.worker_web_host}:{settings.raw_events_web_port}"
+
+
+class Workers:
+    """The projections worker and the raw-events worker of one bench phase."""
+
+    def __init__(self, projections: Service, raw: Service) -> None:
+        self.projections, self.raw = projections, raw
+
+    def stop(self) -> None:
+        self.projections.stop()
+        self.raw.stop()
 
 
 def start_api(settings: Settings, log: Path) -> Service:
@@ -84,9 +96,10 @@ def start_api(settings: Settings, log: Path) -> Service:
 
 def start_worker(
     settings: Settings, log: Path, user_id: uuid.UUID | None, write_log: Path | None
-) -> Service:
+) -> Workers:
     """`faust -A streams.app worker -l info` through bench.worker, which logs the MongoDB writes
-    for `user_id` to `write_log`; ready once it logged Ready and its web server answers."""
+    for `user_id` to `write_log`, and `faust -A streams.raw_app worker -l info`; ready once both
+    logged Ready and their web servers answer."""
     env = {
         "BENCH_USER_ID": str(user_id or ""),
         "BENCH_WRITE_LOG": str(write_log or ""),
@@ -94,17 +107,18 @@ def start_worker(
         # (minutes when a sink is behind); the next phase skips it anyway. Nothing else changes.
         "STREAM_WAIT_EMPTY": "false",
     }
-    argv = [
-        str(BIN / "python"), "-m", "bench.worker",
-        # Its own data folder: other workers of this checkout use ugc-streams-data.
-        "--datadir", str(settings.stack_dir / "faust-data"),
-        "-A", "streams.app", "worker", "-l", "info",
-    ]  # fmt: skip
-    worker = Service("worker", argv, log, env)
-    worker.wait_for(
-        lambda w: (
-            b"Worker]: Ready" in w.log.read_bytes() and answers(f"{worker_url(settings)}/health")
-        ),
-        120,
-    )
-    return worker
+    started = []
+    for app, port in (
+        ("streams.app", settings.worker_web_port),
+        ("streams.raw_app", settings.raw_events_web_port),
+    ):
+        argv = [str(BIN / "python"), "-m", "bench.worker", "-A", app, "worker", "-l", "info"]
+        service = Service(app, argv, log.with_suffix(f".{app}.log"), env)
+        health = f"http://{settings.worker_web_host}:{port}/health"
+
+        def ready(w: Service, url: str = health) -> bool:
+            return b"Worker]: Ready" in w.log.read_bytes() and answers(url)
+
+        service.wait_for(ready, 120)
+        started.append(service)
+    return Workers(*started)

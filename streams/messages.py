@@ -1,18 +1,30 @@
-"""Decoding Kafka messages for the agents; what cannot be processed goes to the dead-letter topic.
+"""Delivery in the agents: decoding, dead letters, retried sink writes and acknowledgements.
 
-A message is poison when it is not Confluent-framed Avro, names a schema the registry does not
-have, does not decode, or decodes to an event that breaks the contract (a score of 42). Those
-are sent to the dead-letter topic with the reason in headers, and the worker goes on. A registry
-that does not answer is not the message's fault: decoding is retried until it does.
+A message is poison when anything about it cannot be processed: not Confluent-framed Avro, a
+schema the registry does not have, bytes that do not decode (a timestamp past what Python's
+datetime holds raises OverflowError), or a decoded event that breaks the contract (a score of
+42, a time no store holds). Poison is that message's fault alone: it is parked in the
+dead-letter topic with the reason in headers (by the raw-events app, which reads every topic,
+so each message is parked once) and the valid messages around it go on. A registry that does
+not answer is nobody's fault: decoding waits for it.
+
+Acknowledgement: an event is acknowledged only once its sink write succeeded, so Faust never
+commits past an event that was not applied. A failing write is retried with backoff while the
+worker owns the partition; once a rebalance or a shutdown begins, the batch is let go
+unacknowledged instead (`Abandoned`): Faust's revocation then completes in bounded time, the
+offsets stay below the batch, and whoever owns the partition next reads it again. Every sink is
+idempotent, so a batch applied twice, or by two workers at once, counts once.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+import faust
 import httpx
 from faust import Stream
 from faust.types import EventT, StreamT
@@ -20,18 +32,32 @@ from schema_registry.client.errors import ClientError
 from schema_registry.serializers.errors import SerializerError
 
 from schemas.codec import EventDecoder, registry_client
-from streams.app import FAMILY_OF_TOPIC, dead_letter_topic, settings
-from streams.metrics import DEAD_LETTERS, SINK_RETRIES
+from streams.base import family_of_topic
+from streams.health import ProgressWatch
+from streams.metrics import ABANDONED, DEAD_LETTERS, EVENTS, SINK_RETRIES
 from ugc.events import Family
+from ugc.settings import get_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+settings = get_settings()
 DECODERS: dict[Family, EventDecoder] = {family: EventDecoder(settings, family) for family in Family}
+FAMILY_OF_TOPIC = family_of_topic(settings)
+
+# What every store holds: ClickHouse's DateTime64 spans 1900..2299; MongoDB and Avro hold more.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, tzinfo=UTC)
+MAX_WATCHED_SECONDS = 86_400
+LETTING_GO_POLL_S = 0.2  # how often a write in flight checks for a rebalance or shutdown
 
 
 class InvalidEvent(ValueError):
     """Decoded fine, but breaks the contract of its family."""
+
+
+class Abandoned(Exception):
+    """A batch let go unacknowledged because the worker is giving up its partitions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +67,26 @@ class Decoded:
     record: dict[str, Any]
 
 
-async def until_done(operation: Callable[[], Awaitable[T]], sink: str) -> T:
-    """Run a sink write until it succeeds, backing off; the batch stays unacknowledged
-    meanwhile, so a crash here means redelivery, never loss."""
+def letting_go(app: faust.App) -> bool:
+    """A rebalance or a shutdown is under way: this worker may no longer own what it holds."""
+    return bool(app.rebalancing or app.should_stop)
+
+
+async def until_done(operation: Callable[[], Awaitable[T]], sink: str, app: faust.App) -> T:
+    """Run a sink write until it succeeds, backing off. Once the worker is letting its
+    partitions go, the write in flight is cancelled and `Abandoned` raised: a rebalance or a
+    shutdown never waits for a slow or hung store (the batch stays unacknowledged, so it is
+    redelivered, never lost; a half-applied batch is harmless, the sinks being idempotent)."""
     delay = 0.1
     while True:
+        attempt = asyncio.ensure_future(operation())
+        while not attempt.done():
+            await asyncio.wait({attempt}, timeout=LETTING_GO_POLL_S)
+            if not attempt.done() and letting_go(app):
+                attempt.cancel()
+                raise Abandoned(f"{sink} write cancelled: rebalance or shutdown")
         try:
-            return await operation()
+            return attempt.result()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -55,30 +94,85 @@ async def until_done(operation: Callable[[], Awaitable[T]], sink: str) -> T:
             log.warning(
                 "%s write failed (%s: %s); retrying in %.1fs", sink, type(exc).__name__, exc, delay
             )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, settings.sink_retry_max_s)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if letting_go(app):
+                raise Abandoned(f"{sink} write failed during a rebalance or shutdown")
+            await asyncio.sleep(min(LETTING_GO_POLL_S, delay))
+        delay = min(delay * 2, settings.sink_retry_max_s)
 
 
-async def batches(stream: StreamT, max_events: int, within_s: float) -> AsyncIterator[list[EventT]]:
-    """Batches of events that stay unacknowledged until the agent acks them, after its sink
-    write succeeded (Faust's plain `take` acks a batch even when processing it failed)."""
+BatchHandler = Callable[[list[EventT]], Awaitable[None]]
+
+
+async def consume_batches(
+    app: faust.App,
+    stream: StreamT,
+    agent: str,
+    max_events: int,
+    within_s: float,
+    handle: BatchHandler,
+    watch: ProgressWatch,
+) -> None:
+    """Feed `handle` batches; acknowledge a batch only after `handle` returned."""
     async for events in cast(Stream, stream).noack_take(max_events, within_s):
-        yield list(events)
+        await _one_batch(app, stream, agent, events, handle, watch)
+        # Faust's revocation waits until every message handed to the agents is acknowledged
+        # or gone; an abandoned batch is gone only once nothing refers to it, and a loop
+        # variable would keep it until the next batch, which a paused consumer never sends.
+        del events
 
 
-async def decode_all(events: Sequence[EventT], dead_letters: bool = False) -> list[Decoded]:
-    """Decode a batch in order, leaving poison messages out. Several agents read each topic;
-    only the one that reads them all (the raw-event sink) sends poison to the dead-letter
-    topic, so each bad message is parked once."""
+async def _one_batch(
+    app: faust.App,
+    stream: StreamT,
+    agent: str,
+    events: Sequence[EventT],
+    handle: BatchHandler,
+    watch: ProgressWatch,
+) -> None:
+    batch = [e for e in events if e.message.generation_id == app.consumer_generation_id]
+    if len(batch) < len(events):
+        # Fetched before the last rebalance: the partition was seeked back to its committed
+        # offset since, so these come again (and may belong to another worker now).
+        ABANDONED.labels(agent).inc(len(events) - len(batch))
+    if not batch:
+        return
+    try:
+        if letting_go(app):
+            raise Abandoned("a rebalance or shutdown is under way")
+        await handle(batch)
+    except Abandoned as exc:
+        ABANDONED.labels(agent).inc(len(batch))
+        log.info("%s: %d events left unacknowledged: %s", agent, len(batch), exc)
+        return
+    await acknowledge(stream, batch, agent, watch)
+
+
+async def acknowledge(
+    stream: StreamT, events: Sequence[EventT], agent: str, watch: ProgressWatch
+) -> None:
+    for event in events:
+        await stream.ack(event)
+    EVENTS.labels(agent).inc(len(events))
+    watch.progressed()
+
+
+async def decode_all(
+    events: Sequence[EventT], app: faust.App, dead_letters: faust.TopicT | None = None
+) -> list[Decoded]:
+    """Decode a batch in order, leaving poison out (parked in `dead_letters` when given)."""
     decoded = []
     for event in events:
         family = FAMILY_OF_TOPIC[event.message.topic]
         try:
             record = await _decode(family, event.message.value)
             validate(family, record)
-        except (InvalidEvent, SerializerError, ValueError, TypeError, EOFError, KeyError) as exc:
-            if dead_letters:
-                await dead_letter(event, reason=type(exc).__name__, detail=str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if dead_letters is not None:
+                await dead_letter(dead_letters, event, type(exc).__name__, str(exc), app)
             continue
         decoded.append(Decoded(event, family, record))
     return decoded
@@ -114,16 +208,24 @@ async def _wait_for_registry(exc: Exception) -> None:
 
 
 def validate(family: Family, record: dict[str, Any]) -> None:
-    """What Avro cannot say: ranges of the fields."""
+    """What Avro cannot say: ranges of the fields, and what every store can hold."""
+    for field in ("client_ts", "server_ts"):
+        stamp = record.get(field)
+        if not isinstance(stamp, datetime) or not EARLIEST <= stamp <= LATEST:
+            raise InvalidEvent(f"{field} {stamp!r} is outside {EARLIEST:%Y}..{LATEST:%Y}")
     if family is Family.RATINGS and record["score"] is not None and not 0 <= record["score"] <= 10:
         raise InvalidEvent(f"score {record['score']} is outside 0..10")
-    if family is Family.PLAYBACK and record["position_ms"] < 0:
-        raise InvalidEvent("position_ms is negative")
-    if family is Family.VIEWING and record["watched_seconds"] <= 0:
-        raise InvalidEvent("watched_seconds is not positive")
+    if family is Family.PLAYBACK:
+        for field in ("position_ms", "from_position_ms", "duration_ms"):
+            if record.get(field) is not None and record[field] < 0:
+                raise InvalidEvent(f"{field} is negative")
+    if family is Family.VIEWING and not 0 < record["watched_seconds"] <= MAX_WATCHED_SECONDS:
+        raise InvalidEvent(f"watched_seconds is outside 1..{MAX_WATCHED_SECONDS}")
 
 
-async def dead_letter(event: EventT, reason: str, detail: str) -> None:
+async def dead_letter(
+    topic: faust.TopicT, event: EventT, reason: str, detail: str, app: faust.App
+) -> None:
     """Park a message with why it failed; durable (acknowledged by Kafka) before we move on."""
     message = event.message
     headers = [
@@ -136,12 +238,10 @@ async def dead_letter(event: EventT, reason: str, detail: str) -> None:
     ]
 
     async def send() -> None:
-        delivered = await dead_letter_topic.send(
-            key=message.key, value=message.value, headers=headers
-        )
+        delivered = await topic.send(key=message.key, value=message.value, headers=headers)
         await delivered
 
-    await until_done(send, "dead_letter")
+    await until_done(send, "dead_letter", app)
     DEAD_LETTERS.labels(message.topic, reason).inc()
     log.warning(
         "dead-lettered %s[%d]@%d: %s: %s",

@@ -7,6 +7,11 @@ DEAD_LETTERS = Counter(
     "ugc_worker_dead_letters_total", "Messages sent to the dead-letter topic", ["topic", "reason"]
 )
 SINK_RETRIES = Counter("ugc_worker_sink_retries_total", "Failed sink writes retried", ["sink"])
+ABANDONED = Counter(
+    "ugc_worker_events_abandoned_total",
+    "Events left unacknowledged at a rebalance or shutdown (read again by the next owner)",
+    ["agent"],
+)
 SINK_SECONDS = Histogram(
     "ugc_worker_sink_write_seconds",
     "Duration of one sink write (a batch)",

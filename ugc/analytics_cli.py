@@ -1,7 +1,7 @@
 """`ugc analytics ...`: questions analysts and the recommender ask of ClickHouse.
 
-While a worker runs it owns the chDB folder, so the questions go to its web views; with no
-worker (or a ClickHouse server configured) they are asked directly.
+While the raw-events worker runs it owns the chDB folder, so the questions go to its web
+views; with no worker (or a ClickHouse server configured) they are asked directly.
 """
 
 import json
@@ -16,6 +16,7 @@ import typer
 from sinks.clickhouse.analytics import Analytics, Period
 from sinks.clickhouse.client import clickhouse_client, is_locked_error
 from ugc.settings import Settings, get_settings
+from ugc.tokens import mint_analyst_token
 
 analytics_app = typer.Typer(no_args_is_help=True, help="Watch-time analytics from ClickHouse.")
 
@@ -27,9 +28,11 @@ LIMIT = typer.Option(10, min=1, max=1000)
 def _ask(
     settings: Settings, view: str, params: dict[str, str], direct: Callable[[Analytics], Any]
 ) -> Any:
-    url = f"http://{settings.api_host}:{settings.worker_web_port}/analytics/{view}"
+    url = f"http://{settings.worker_web_host}:{settings.raw_events_web_port}/analytics/{view}"
+    # The views answer analysts only; an operator's machine holds the signing secret.
+    headers = {"Authorization": f"Bearer {mint_analyst_token(settings)}"}
     try:
-        response = httpx.get(url, params=params, timeout=60)
+        response = httpx.get(url, params=params, headers=headers, timeout=60)
     except httpx.ConnectError:
         response = None
     if response is not None and response.status_code == 200:
@@ -42,8 +45,8 @@ def _ask(
     except Exception as exc:
         if is_locked_error(exc):
             raise typer.BadParameter(
-                f"the chDB folder is in use by a worker whose web port is not "
-                f"{settings.worker_web_port}"
+                f"the chDB folder is in use by a raw-events worker whose web port is not "
+                f"{settings.raw_events_web_port}"
             ) from exc
         raise
 

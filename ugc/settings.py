@@ -8,12 +8,19 @@ variable moves both ends.
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Public (it is in this repository): only ever acceptable on a developer's machine.
+DEVELOPMENT_JWT_SECRET = "change-me-local-development-secret"
+
+
+class InsecureSettingsError(ValueError):
+    """A setting only safe on a developer's machine is used outside development."""
 
 
 class Settings(BaseSettings):
@@ -23,6 +30,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
     )
+
+    # production refuses what only development may use (the public JWT secret, `ugc token`).
+    environment: Literal["development", "production"] = "production"
 
     # --- Kafka ---
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -58,6 +68,8 @@ class Settings(BaseSettings):
     nginx_body_limit: str = "1m"
     nginx_rate_limit: str = "2000r/s"
     nginx_rate_burst: int = 4000
+    # Headers and body must arrive within this (nginx: between two reads; API port: whole body).
+    client_timeout_s: float = Field(default=10.0, gt=0)
 
     # --- Ingest: producing to Kafka ---
     produce_timeout_s: float = Field(default=5.0, gt=0)
@@ -67,10 +79,12 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(default=5, ge=1)
     batch_max_events: int = Field(default=500, ge=1)
     max_clock_skew_s: int = Field(default=300, ge=0)
+    # At most 100 years: ClickHouse's DateTime64 starts in 1900.
+    max_event_age_days: int = Field(default=365, ge=1, le=36_500)
 
     # --- Auth: JWTs issued by the cinema's auth service ---
     jwt_algorithm: str = "HS256"
-    jwt_secret: str = "change-me-local-development-secret"
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
     jwt_public_key_file: Path | None = None
     jwt_audience: str = ""
     jwt_issuer: str = ""
@@ -78,6 +92,11 @@ class Settings(BaseSettings):
 
     # --- Faust worker ---
     worker_web_port: int = 6066
+    worker_web_host: str = "127.0.0.1"
+    raw_events_web_port: int = 6067
+    worker_data_dir: Path | None = None
+    worker_session_timeout_s: float = Field(default=10.0, ge=6.0)
+    worker_stall_after_s: float = Field(default=60.0, gt=0)
     worker_batch_max: int = Field(default=500, ge=1)
     worker_batch_within_s: float = Field(default=0.05, gt=0)
     clickhouse_batch_max: int = Field(default=5000, ge=1)
@@ -94,16 +113,32 @@ class Settings(BaseSettings):
     stack_java21_home: str = ""
     stack_start_timeout_s: float = 120.0
 
-    @field_validator("jwt_public_key_file", mode="before")
+    @field_validator("jwt_public_key_file", "worker_data_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("clickhouse_path", "stack_dir", "stack_dist_dir")
+    @field_validator("clickhouse_path", "stack_dir", "stack_dist_dir", "worker_data_dir")
     @classmethod
-    def _relative_to_project(cls, path: Path) -> Path:
+    def _relative_to_project(cls, path: Path | None) -> Path | None:
         """Relative folders are taken from the project root, wherever the command runs."""
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return path if path is None or path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def faust_data_dir(self) -> Path:
+        """Where the Faust workers keep their data: the stack's state folder by default."""
+        return self.worker_data_dir or self.stack_dir / "faust"
+
+    def require_private_jwt_secret(self) -> None:
+        """Outside development, refuse an HS key anyone can know: they could mint any token."""
+        if self.environment == "development" or not self.jwt_algorithm.startswith("HS"):
+            return
+        if self.jwt_secret in ("", DEVELOPMENT_JWT_SECRET):
+            raise InsecureSettingsError(
+                "UGC_JWT_SECRET is not set: the public development secret would let anyone mint "
+                "tokens. Set UGC_JWT_SECRET to the auth service's secret (or use RS256 with "
+                "UGC_JWT_PUBLIC_KEY_FILE); on a developer's machine set UGC_ENVIRONMENT=development"
+            )
 
     @property
     def kafka_host_port(self) -> tuple[str, int]:

@@ -10,10 +10,12 @@ Every write is safe to repeat and to receive late:
   adds nothing. A client retry of an event that did reach Kafka is a second record with the
   same event_id and a new offset: the ids already added are remembered for that
   (`viewing_events_seen`, forgotten after the topic's retention);
-- film rating totals are copied from the worker's changelogged table (a plain $set).
+- film rating totals are copied from the worker's changelogged table, each with the offset of
+  the last rating it includes; an older total never replaces a newer one.
 """
 
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -35,6 +37,7 @@ class PositionChange:
     position_ms: int
     duration_ms: int | None
     client_ts: datetime
+    event_id: UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +78,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _newer_than(field: str, client_ts: datetime, event_id: UUID | None = None) -> dict[str, Any]:
-    """Filter: the stored change is older than this one (or there is none yet)."""
-    older: list[dict[str, Any]] = [{field: None}, {field: {"$lt": client_ts}}]
-    if event_id is not None:
-        older.append({field: client_ts, "event_id": {"$lt": str(event_id)}})
-    return {"$or": older}
+def _newer_than(
+    field: str, client_ts: datetime, event_id: UUID, id_field: str = "event_id"
+) -> dict[str, Any]:
+    """Filter: the stored change is older than this one by (client time, event id), or there
+    is none yet. The id breaks ties of the same client millisecond the same way everywhere,
+    whatever order the events arrive in."""
+    return {
+        "$or": [
+            {field: None},
+            {field: {"$lt": client_ts}},
+            {field: client_ts, id_field: {"$lt": str(event_id)}},
+        ]
+    }
 
 
 def _newest_wins(
@@ -112,15 +122,29 @@ def _film_of(change: PositionChange) -> dict[str, str]:
     return {"_id": viewer_film_key(change.user_id, change.movie_id)}
 
 
+def _stamp(change: PositionChange) -> tuple[datetime, str]:
+    return change.client_ts, str(change.event_id)
+
+
 def _newest_per_film(positions: list[PositionChange]) -> list[PositionChange]:
     """Only the newest position of each (user, film) in a batch can win; the rest are skipped
-    here rather than sent to be refused one by one (heartbeats come every few seconds)."""
+    here rather than sent to be refused one by one (heartbeats come every few seconds). A
+    newest heartbeat without the film's length keeps the length another event of the batch
+    carried (the newest such)."""
     newest: dict[tuple[UUID, UUID], PositionChange] = {}
+    duration: dict[tuple[UUID, UUID], PositionChange] = {}
     for change in positions:
         key = (change.user_id, change.movie_id)
-        if key not in newest or change.client_ts >= newest[key].client_ts:
+        if key not in newest or _stamp(change) > _stamp(newest[key]):
             newest[key] = change
-    return list(newest.values())
+        if change.duration_ms and (key not in duration or _stamp(change) > _stamp(duration[key])):
+            duration[key] = change
+    return [
+        change
+        if change.duration_ms or key not in duration
+        else replace(change, duration_ms=duration[key].duration_ms)
+        for key, change in newest.items()
+    ]
 
 
 class ProjectionWriter:
@@ -140,13 +164,19 @@ class ProjectionWriter:
                 **_ids(change.user_id, change.movie_id),
                 "position_ms": change.position_ms,
                 "position_at": change.client_ts,
+                "position_event_id": str(change.event_id),
                 "updated_at": _now(),
             }
             if change.duration_ms:
                 values["duration_ms"] = change.duration_ms
             ops.append(
                 Update(
-                    {**_film_of(change), **_newer_than("position_at", change.client_ts)},
+                    {
+                        **_film_of(change),
+                        **_newer_than(
+                            "position_at", change.client_ts, change.event_id, "position_event_id"
+                        ),
+                    },
                     {"$set": values, "$setOnInsert": {"watched_seconds": 0, "finished": False}},
                     upsert=True,
                 )
@@ -205,19 +235,30 @@ class ProjectionWriter:
                for c in changes]  # fmt: skip
         await _bulk_in_order(self._user_ratings, ops)
 
-    async def set_film_rating(self, movie_id: UUID, score_sum: int, score_count: int) -> None:
-        await self._film_ratings.update_one(
-            {"_id": str(movie_id)},
-            {
-                "$set": {
-                    "movie_id": str(movie_id),
-                    "score_sum": score_sum,
-                    "score_count": score_count,
-                    "updated_at": _now(),
-                }
-            },
-            upsert=True,
-        )
+    async def set_film_rating(
+        self, movie_id: UUID, score_sum: int, score_count: int, offset: int
+    ) -> None:
+        """Copy the film's total as of the rating at `offset` (of its ratings-by-film
+        partition); an older total, from a worker that lost the film in a rebalance while its
+        write was in flight, never replaces a newer one."""
+        # DuplicateKeyError: the stored total is newer; its `_id` refused the upsert.
+        with suppress(DuplicateKeyError):
+            await self._film_ratings.update_one(
+                {
+                    "_id": str(movie_id),
+                    "$or": [{"offset": None}, {"offset": {"$lte": offset}}],
+                },
+                {
+                    "$set": {
+                        "movie_id": str(movie_id),
+                        "score_sum": score_sum,
+                        "score_count": score_count,
+                        "offset": offset,
+                        "updated_at": _now(),
+                    }
+                },
+                upsert=True,
+            )
 
 
 async def _bulk_in_order(collection: AsyncCollection, ops: list[Update]) -> None:

@@ -2,25 +2,33 @@
 
 from functools import partial
 
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from sinks.mongo.projections import FavouriteChange
 from streams.app import app, favourites_topic, settings
-from streams.messages import batches, decode_all, until_done
-from streams.metrics import EVENTS
+from streams.messages import consume_batches, decode_all, until_done
 from streams.resources import projections
+from streams.web import watch
+
+
+async def _project(events: list[EventT]) -> None:
+    changes = [
+        FavouriteChange(
+            r["user_id"], r["movie_id"], r["action"] == "added", r["client_ts"], r["event_id"]
+        )
+        for r in (item.record for item in await decode_all(events, app))
+    ]
+    await until_done(partial(projections.apply_favourites, changes), "mongodb", app)
 
 
 @app.agent(favourites_topic)
 async def project_favourites(stream: StreamT) -> None:
-    async for events in batches(stream, settings.worker_batch_max, settings.worker_batch_within_s):
-        changes = [
-            FavouriteChange(
-                r["user_id"], r["movie_id"], r["action"] == "added", r["client_ts"], r["event_id"]
-            )
-            for r in (item.record for item in await decode_all(events))
-        ]
-        await until_done(partial(projections.apply_favourites, changes), "mongodb")
-        for event in events:
-            await stream.ack(event)
-        EVENTS.labels("favourites").inc(len(events))
+    await consume_batches(
+        app,
+        stream,
+        "favourites",
+        settings.worker_batch_max,
+        settings.worker_batch_within_s,
+        _project,
+        watch,
+    )

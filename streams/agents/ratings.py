@@ -14,34 +14,51 @@ in one changelogged table, per film the total and per (film, viewer) the current
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
+from faust import Stream
 from faust.types import EventT, StreamT
 
 from sinks.mongo.projections import RatingChange
-from streams.app import app, ratings_by_film_topic, ratings_topic, settings
-from streams.messages import batches, dead_letter, decode_all, until_done
-from streams.metrics import EVENTS
+from streams.app import app, dead_letters, ratings_by_film_topic, ratings_topic, settings
+from streams.messages import (
+    Abandoned,
+    acknowledge,
+    consume_batches,
+    dead_letter,
+    decode_all,
+    letting_go,
+    until_done,
+)
 from streams.resources import projections
+from streams.web import watch
 
 log = logging.getLogger(__name__)
 ratings_state = app.Table("ratings-state", default=None, partitions=settings.kafka_partitions)
 
 
+async def _forward(events: list[EventT]) -> None:
+    for item in await decode_all(events, app):
+        message = item.event.message
+        movie_key = str(item.record["movie_id"]).encode()
+
+        async def forward(value: bytes | None = message.value, key: bytes = movie_key) -> None:
+            await (await ratings_by_film_topic.send(key=key, value=value))
+
+        await until_done(forward, "kafka", app)
+
+
 @app.agent(ratings_topic)
 async def rekey_ratings(stream: StreamT) -> None:
-    async for events in batches(stream, settings.worker_batch_max, settings.worker_batch_within_s):
-        for item in await decode_all(events):
-            message = item.event.message
-            movie_key = str(item.record["movie_id"]).encode()
-
-            async def forward(value: bytes | None = message.value, key: bytes = movie_key) -> None:
-                await (await ratings_by_film_topic.send(key=key, value=value))
-
-            await until_done(forward, "kafka")
-        for event in events:
-            await stream.ack(event)
-        EVENTS.labels("ratings_rekey").inc(len(events))
+    await consume_batches(
+        app,
+        stream,
+        "ratings_rekey",
+        settings.worker_batch_max,
+        settings.worker_batch_within_s,
+        _forward,
+        watch,
+    )
 
 
 def _newer(record: dict[str, Any], current: dict[str, Any] | None) -> bool:
@@ -79,24 +96,44 @@ def apply_rating(record: dict[str, Any], offset: int) -> dict[str, int]:
 @app.agent(ratings_by_film_topic)
 async def total_film_ratings(stream: StreamT) -> None:
     # One event at a time: table writes go to the changelog partition of the current event.
+    # Acknowledged by hand, once the rating is in MongoDB (see streams.messages).
+    cast(Stream, stream).enable_acks = False
     async for event in stream.events():
+        if await _one_rating(event):
+            await acknowledge(stream, [event], "ratings_total", watch)
+        del event  # an unacknowledged event must not outlive its turn (see streams.messages)
+
+
+async def _one_rating(event: EventT) -> bool:
+    """Project one rating; False when it was let go unacknowledged (rebalance, shutdown)."""
+    if event.message.generation_id != app.consumer_generation_id or letting_go(app):
+        return False  # read again after the rebalance, by whoever owns the film then
+    try:
+        await _project(event)
+    except Abandoned:
+        return False
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug must not drop the rating: park it, keep going
+        log.exception("cannot process rating %s@%d", event.message.topic, event.message.offset)
         try:
-            await _project(event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug must not drop the rating: park it, keep going
-            log.exception("cannot process rating %s@%d", event.message.topic, event.message.offset)
             await dead_letter(
-                event, reason="ProcessingError", detail=f"{type(exc).__name__}: {exc}"
+                dead_letters, event, "ProcessingError", f"{type(exc).__name__}: {exc}", app
             )
-        EVENTS.labels("ratings_total").inc()
+        except Abandoned:
+            return False
+    return True
 
 
 async def _project(event: EventT) -> None:
-    decoded = await decode_all([event])
+    decoded = await decode_all([event], app)
     if not decoded:
         return
     record = decoded[0].record
+    if letting_go(app) or event.message.generation_id != app.consumer_generation_id:
+        # Checked with no await before the table write: a changelog write happens before a
+        # revocation flushes the producer, or not at all (the next owner applies it).
+        raise Abandoned("a rebalance or shutdown is under way")
     total = apply_rating(record, event.message.offset)
     change = RatingChange(
         record["user_id"],
@@ -108,6 +145,8 @@ async def _project(event: EventT) -> None:
 
     async def write() -> None:
         await projections.apply_user_ratings([change])
-        await projections.set_film_rating(record["movie_id"], total["sum"], total["count"])
+        await projections.set_film_rating(
+            record["movie_id"], total["sum"], total["count"], total["offset"]
+        )
 
-    await until_done(write, "mongodb")
+    await until_done(write, "mongodb", app)

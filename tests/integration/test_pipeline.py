@@ -4,7 +4,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,20 +13,19 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.api_support import api_client, auth_headers, end_offsets
-from tests.worker_support import Worker, eventually
+from tests.worker_support import Pipeline, eventually
 from ugc.events import DEAD_LETTER, Family, topic_name
+from ugc.tokens import mint_analyst_token
 
 pytestmark = pytest.mark.slow
 
-T0 = datetime(2026, 11, 1, 20, 0, tzinfo=UTC)
+# Five days ago at 20:00 UTC: within what the API accepts; T0 + 3 days is still in the past.
+T0 = (datetime.now(UTC) - timedelta(days=5)).replace(hour=20, minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture(scope="module")
-def worker(stack, settings, tmp_path_factory) -> Iterator[Worker]:
-    worker = Worker(settings, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start()
-    yield worker
-    worker.stop()
+def worker(pipeline: Pipeline) -> Pipeline:
+    return pipeline
 
 
 @pytest.fixture(scope="module")
@@ -249,9 +248,11 @@ async def test_clickhouse_counts_equal_what_was_accepted(api, worker, settings):
 
     assert await eventually(counts, lambda c: c == expected, timeout_s=30) == expected
     daily = worker.analytics(
-        "viewer-daily", user_id=str(user), **{"from": "2026-11-01", "to": "2026-11-01"}
+        "viewer-daily",
+        user_id=str(user),
+        **{"from": T0.date().isoformat(), "to": T0.date().isoformat()},
     )
-    assert daily == [{"day": "2026-11-01", "watched_seconds": 3 * 120 + 30}]
+    assert daily == [{"day": T0.date().isoformat(), "watched_seconds": 3 * 120 + 30}]
 
 
 async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
@@ -281,7 +282,7 @@ async def test_poison_message_goes_to_the_dead_letter_topic_and_the_worker_goes_
     headers = dict(record.headers)
     assert headers["ugc-dlq-topic"] == topic_name(settings, Family.VIEWING).encode()
     assert headers["ugc-dlq-reason"]
-    metrics = (await asyncio.to_thread(httpx.get, f"{worker.web}/metrics")).text
+    metrics = (await asyncio.to_thread(httpx.get, f"{worker.raw.web}/metrics")).text
     viewing = topic_name(settings, Family.VIEWING)
     assert (
         f'ugc_worker_dead_letters_total{{reason="{headers["ugc-dlq-reason"].decode()}",topic="{viewing}"}}'
@@ -351,5 +352,39 @@ async def test_analytics_answer_through_the_running_worker(api, worker, settings
     top = [json.loads(line) for line in out.decode().splitlines()]
     assert {"movie_id": str(film), "watched_seconds": 1200, "viewers": 2} in top
 
-    bad = await asyncio.to_thread(httpx.get, f"{worker.web}/analytics/top-films?limit=0")
+    bad = await asyncio.to_thread(
+        httpx.get,
+        f"{worker.raw.web}/analytics/top-films?limit=0",
+        headers={"Authorization": f"Bearer {mint_analyst_token(settings)}"},
+    )
     assert bad.status_code == 422 and bad.json()["detail"].startswith("limit")
+
+
+async def test_positions_of_the_same_millisecond_are_decided_by_event_id(api, settings):
+    """Two heartbeats with one client time: the larger event id wins, whichever came first
+    (as for favourites and ratings), so every replay ends the same way."""
+    user = uuid.uuid4()
+    low, high = sorted((uuid.uuid4(), uuid.uuid4()), key=str)
+    films = {uuid.uuid4(): (low, high), uuid.uuid4(): (high, low)}  # film -> arrival order
+    for film, order in films.items():
+        for event_id in order:
+            position = 1000 if event_id == low else 2000
+            await _post(
+                api,
+                "position",
+                user,
+                settings,
+                movie_id=film,
+                position_ms=position,
+                client_ts=T0,
+                event_id=event_id,
+            )
+    for film in films:
+        await eventually(
+            lambda film=film: _get(api, f"/me/progress/{film}", user, settings),
+            lambda r: r.status_code == 200,
+        )
+    # Both orders were applied (the second write of each film is the last one posted).
+    for film in films:
+        response = await _get(api, f"/me/progress/{film}", user, settings)
+        assert response.json()["position_ms"] == 2000, (film, response.json())

@@ -1,0 +1,74 @@
+"""What the two Faust applications of the service share: their configuration and topics.
+
+- `streams.app` (group `ugc-projections`): projections into MongoDB; run as many workers as the
+  topics have partitions.
+- `streams.raw_app` (group `ugc-raw-events`): raw events into ClickHouse and the analytics
+  views. With the embedded chDB only one process may open its folder, so locally it runs as
+  one worker; against a ClickHouse server (`UGC_CLICKHOUSE_URL`) it scales like the other.
+
+Separate consumer groups, so a MongoDB backlog never holds ClickHouse back, nor the reverse.
+"""
+
+import faust
+
+from ugc.events import DEAD_LETTER, RATINGS_BY_FILM, Family, topic_name
+from ugc.settings import Settings
+
+PROJECTIONS_GROUP = "ugc-projections"
+RAW_EVENTS_GROUP = "ugc-raw-events"
+
+
+def create_app(settings: Settings, app_id: str, modules: list[str], web_port: int) -> faust.App:
+    datadir = settings.faust_data_dir / app_id
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        autodiscover=modules,
+        origin="streams",
+        datadir=str(datadir),
+        store="memory://",  # tables are rebuilt from their changelog topics at start
+        # The web port serves health, metrics and (raw-events app) analytics: loopback by
+        # default, and none of Faust's own views that browse tables or route requests.
+        web_bind=settings.worker_web_host,
+        web_host=settings.worker_web_host,
+        web_port=web_port,
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+        topic_replication_factor=settings.kafka_replication_factor,
+        topic_partitions=settings.kafka_partitions,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        # A rebalance or a stop does not wait for the agents to acknowledge what they hold:
+        # Faust's stream keeps a reference to the last message it handed out, so a batch let go
+        # unacknowledged would make that wait endless (faust-streaming#527). Only acknowledged
+        # offsets are committed; the agents let go of their batches at once (streams.messages)
+        # and the next owner reads them again; every sink is idempotent.
+        stream_wait_empty=False,
+        # A crashed worker's partitions move after this long; a stopped one's at once.
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=max(settings.worker_session_timeout_s / 5, 0.5),
+        producer_acks=-1,
+        producer_linger_ms=settings.producer_linger_ms,
+    )
+
+
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    """Topics of Confluent-framed Avro bytes; decoding happens in the agents."""
+    return app.topic(
+        *names, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+
+
+def dead_letter_topic(app: faust.App, settings: Settings) -> faust.TopicT:
+    return raw_topic(app, topic_name(settings, DEAD_LETTER))
+
+
+def family_of_topic(settings: Settings) -> dict[str, Family]:
+    return {topic_name(settings, family): family for family in Family} | {
+        topic_name(settings, RATINGS_BY_FILM): Family.RATINGS
+    }

@@ -1,0 +1,1 @@
+"""The raw-events application's agent and web views (discovered by `streams.raw_app`)."""
