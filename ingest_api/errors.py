@@ -1,4 +1,9 @@
-"""Error responses: 422 naming the field, 401, 503 with Retry-After; one JSON shape for all."""
+"""Error responses: 422 naming the field, 401, 503 with Retry-After; one JSON shape for all.
+
+Every status a client can get is documented on every operation that can answer it, nginx's
+included (413 body too large, 429 rate limited, 503 API unreachable: on every path), and the
+API port's own body limits (413, 408: ingest_api/limits.py).
+"""
 
 from typing import Any
 
@@ -9,15 +14,57 @@ from pydantic import ValidationError
 
 from ingest_api.metrics import PRODUCER_ERRORS
 from ingest_api.models import ErrorBody
-from ingest_api.services.events import ClockSkewError
+from ingest_api.services.events import ClientTimeError
 from schemas.codec import SchemaNotRegistered
 from ugc.errors import DependencyUnavailable
 
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+WWW_AUTHENTICATE: dict[str, Any] = {
+    "WWW-Authenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}}
+}
+
+
+def error_response(
+    description: str, headers: dict[str, Any] | None = None, model: Any = ErrorBody
+) -> dict[str, Any]:
+    """An OpenAPI response entry for FastAPI's `responses=`."""
+    response: dict[str, Any] = {"model": model, "description": description}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+# What nginx answers itself, whatever the path (infra/nginx/nginx.conf); routers start from it.
+EDGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: error_response("Body larger than `UGC_NGINX_BODY_LIMIT` (nginx, or the API port)."),
+    429: error_response("Too many requests from this client (nginx).", RETRY_AFTER),
+    503: error_response("The API is not reachable (nginx); retry later.", RETRY_AFTER),
+}
+UNAUTHORIZED = error_response("No, bad or expired bearer token.", WWW_AUTHENTICATE)
+UNREADABLE_BODY = error_response(
+    "The body cannot be read as JSON: invalid UTF-8, or nested too deeply."
+)
+SLOW_BODY = error_response(
+    "The body did not arrive within `UGC_CLIENT_TIMEOUT_S` (the API port; nginx closes the "
+    "connection instead)."
+)
+# The write endpoints: the above, and what a body can go wrong with.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "No, bad or expired bearer token."},
-    413: {"model": ErrorBody, "description": "Body larger than the limit (nginx)."},
-    422: {"model": ErrorBody, "description": "Invalid body; `detail` names the field."},
-    503: {"model": ErrorBody, "description": "Kafka or the registry is unavailable; retry later."},
+    **EDGE_RESPONSES,
+    400: UNREADABLE_BODY,
+    401: UNAUTHORIZED,
+    408: SLOW_BODY,
+    422: error_response("Invalid body; `detail` names the field."),
+    503: error_response(
+        "Kafka or the registry is unavailable (or nginx cannot reach the API); retry later.",
+        RETRY_AFTER,
+    ),
 }
 
 
@@ -26,12 +73,18 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def describe_validation_error(
-    exc: ValidationError | RequestValidationError, prefix: str = ""
+    exc: ValidationError | RequestValidationError, prefix: str = "", tag: object = None
 ) -> str:
-    """One line naming each bad field, e.g. `body.position_ms: Input should be >= 0`."""
+    """One line naming each bad field, e.g. `body.position_ms: Input should be >= 0`.
+
+    `tag`: the discriminator value of a union member, which pydantic puts first in the
+    location (`position.position_ms`); left out, so the location is the field's path."""
     parts = []
     for error in exc.errors():
-        loc = _location(tuple(error.get("loc", ())))
+        path = tuple(error.get("loc", ()))
+        if tag is not None and path[:1] == (tag,):
+            path = path[1:]
+        loc = _location(path)
         where = ".".join(p for p in (prefix, loc) if p)
         parts.append(f"{where}: {error['msg']}" if where else error["msg"])
     return "; ".join(parts)
@@ -50,9 +103,13 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
             status_code=422, content={"detail": describe_validation_error(exc), "errors": errors}
         )
 
-    @app.exception_handler(ClockSkewError)
-    async def clock_skew(request: Request, exc: ClockSkewError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": f"body.client_ts: {exc}"})
+    @app.exception_handler(ClientTimeError)
+    async def client_time(request: Request, exc: ClientTimeError) -> JSONResponse:
+        field = "body.client_ts"
+        error = {"field": field, "message": str(exc), "type": "client_ts_out_of_range"}
+        return JSONResponse(
+            status_code=422, content={"detail": f"{field}: {exc}", "errors": [error]}
+        )
 
     @app.exception_handler(DependencyUnavailable)
     async def unavailable(request: Request, exc: DependencyUnavailable) -> JSONResponse:

@@ -8,14 +8,21 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
 from ingest_api.dependencies import WriteContext, WriteContextDep
-from ingest_api.errors import ERROR_RESPONSES, describe_validation_error
+from ingest_api.errors import (
+    ERROR_RESPONSES,
+    RETRY_AFTER,
+    describe_validation_error,
+    error_response,
+)
 from ingest_api.gateways.event_log import OutgoingEvent
 from ingest_api.metrics import EVENTS_PRODUCED, PRODUCER_ERRORS
 from ingest_api.models import (
     Accepted,
     AnyEventIn,
+    BatchFailure,
     BatchIn,
     BatchResult,
+    ErrorBody,
     EventIn,
     FavouriteIn,
     ItemResult,
@@ -24,14 +31,16 @@ from ingest_api.models import (
     RatingIn,
     ViewingIn,
 )
-from ingest_api.services.events import ClockSkewError, Receipt, new_event_ids
+from ingest_api.services.events import ClientTimeError, Receipt, new_event_ids
+from ugc.errors import DependencyUnavailable
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"], responses=ERROR_RESPONSES)
 ANY_EVENT: TypeAdapter[Any] = TypeAdapter(cast(Any, AnyEventIn))
 
 
 async def _accept(context: WriteContext, body: EventIn) -> Response:
-    event_id = await context.service.accept(context.caller.user_id, body)
+    receipt = Receipt.now(context.caller.user_id, context.settings)
+    event_id = await context.service.accept(receipt, body)
     EVENTS_PRODUCED.labels(body.type).inc()  # type: ignore[attr-defined]
     # Rendered by hand: the shape is fixed (the Accepted model documents it).
     content = b'{"event_id":"%s","status":"accepted"}' % event_id.encode()
@@ -71,11 +80,28 @@ async def rating(body: RatingIn, context: WriteContextDep) -> Response:
     return await _accept(context, body)
 
 
+# A batch that fails as a whole answers with each item's result, unless the body itself is
+# invalid (not a list of objects, too many events): then it is the common error body.
+BATCH_FAILED = BatchFailure | ErrorBody
+BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    207: {"model": BatchResult, "description": "Some events were not accepted."},
+    422: error_response(
+        "No event is valid (`results` say why), or the body is invalid.", model=BATCH_FAILED
+    ),
+    503: error_response(
+        "No event was stored: Kafka or the registry is unavailable (or nginx cannot reach the "
+        "API); retry after Retry-After.",
+        RETRY_AFTER,
+        model=BATCH_FAILED,
+    ),
+}
+
+
 @router.post(
     "/batch",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BatchResult,
-    responses={207: {"model": BatchResult, "description": "Some events were not accepted."}},
+    responses=BATCH_RESPONSES,
 )
 async def batch(body: BatchIn, context: WriteContextDep) -> JSONResponse:
     """Up to `UGC_BATCH_MAX_EVENTS` mixed events (each with `type`), with a result per item.
@@ -86,11 +112,12 @@ async def batch(body: BatchIn, context: WriteContextDep) -> JSONResponse:
     """
     caller, service, settings = context.caller, context.service, context.settings
     if len(body.events) > settings.batch_max_events:
+        message = f"at most {settings.batch_max_events} per batch"
+        too_long = {"field": "body.events", "message": message, "type": "too_long"}
         return JSONResponse(
-            status_code=422,
-            content={"detail": f"events: at most {settings.batch_max_events} per batch"},
+            status_code=422, content={"detail": f"events: {message}", "errors": [too_long]}
         )
-    receipt = Receipt.now(caller.user_id)
+    receipt = Receipt.now(caller.user_id, settings)
     new_ids = new_event_ids(len(body.events))
     results: list[ItemResult] = []
     outgoing: list[tuple[int, OutgoingEvent, str]] = []
@@ -99,15 +126,21 @@ async def batch(body: BatchIn, context: WriteContextDep) -> JSONResponse:
             event = ANY_EVENT.validate_python(raw)
             built = service.build(receipt, event, new_ids[index])
         except ValidationError as exc:
-            error = describe_validation_error(exc, prefix=f"events.{index}")
+            error = describe_validation_error(exc, f"events.{index}", tag=raw.get("type"))
             results.append(ItemResult(index=index, status=422, error=error))
             continue
-        except ClockSkewError as exc:
-            results.append(ItemResult(index=index, status=422, error=f"client_ts: {exc}"))
+        except ClientTimeError as exc:
+            error = f"events.{index}.client_ts: {exc}"
+            results.append(ItemResult(index=index, status=422, error=error))
             continue
         outgoing.append((index, built, event.type))
 
-    outcomes = await service.accept_many([built for _, built, _ in outgoing]) if outgoing else []
+    outcomes: list[DependencyUnavailable | None] = []
+    if outgoing:
+        try:
+            outcomes = await service.accept_many([built for _, built, _ in outgoing])
+        except DependencyUnavailable as exc:  # no producer or no schema id: none was sent
+            outcomes = [exc] * len(outgoing)
     produced: Counter[str] = Counter()
     for (index, built, event_type), outcome in zip(outgoing, outcomes, strict=True):
         if outcome is None:
@@ -121,13 +154,24 @@ async def batch(body: BatchIn, context: WriteContextDep) -> JSONResponse:
     results.sort(key=lambda r: r.index)
 
     accepted = sum(r.status == 202 for r in results)
-    result = BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
-    code = 207  # mixed outcomes: each result says what happened to its event
-    if accepted == len(results):
-        code = 202
-    elif accepted == 0 and any(r.status == 503 for r in results):
-        code = 503
-    elif accepted == 0:
-        code = 422
-    headers = {"Retry-After": str(settings.retry_after_s)} if code == 503 else None
-    return JSONResponse(status_code=code, content=result.model_dump(mode="json"), headers=headers)
+    rejected = len(results) - accepted
+    if accepted:
+        # 207: mixed outcomes, each result says what happened to its event.
+        code = 202 if rejected == 0 else 207
+        result = BatchResult(accepted=accepted, rejected=rejected, results=results)
+        return JSONResponse(status_code=code, content=result.model_dump(mode="json"))
+    return _failed(results, settings.retry_after_s)
+
+
+def _failed(results: list[ItemResult], retry_after_s: int) -> JSONResponse:
+    """No event accepted: 503 if any may be retried as it is, else 422 (all invalid)."""
+    unstored = [r for r in results if r.status == 503]
+    first = unstored[0] if unstored else results[0]
+    if unstored:
+        code, headers = 503, {"Retry-After": str(retry_after_s)}
+        detail = f"no event was stored, retry after Retry-After; first: {first.error}"
+    else:
+        code, headers = 422, None
+        detail = f"no event is valid; first: {first.error}"
+    body = BatchFailure(accepted=0, rejected=len(results), results=results, detail=detail)
+    return JSONResponse(status_code=code, content=body.model_dump(mode="json"), headers=headers)

@@ -5,8 +5,15 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest_api.dependencies import EventLogDep, SettingsDep
+from ingest_api.errors import EDGE_RESPONSES, RETRY_AFTER, error_response
+from ingest_api.models import ErrorBody, Readiness
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=EDGE_RESPONSES)
+NOT_READY = error_response(
+    "Kafka or the registry is down (`checks` say which), or nginx cannot reach the API.",
+    RETRY_AFTER,
+    model=Readiness | ErrorBody,
+)
 
 
 @router.get("/api/v1/health")
@@ -15,7 +22,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/v1/ready", responses={503: {"description": "Kafka or the registry is down."}})
+@router.get("/api/v1/ready", response_model=Readiness, responses={503: NOT_READY})
 async def ready(event_log: EventLogDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Kafka and the schema registry answer now."""
     checks = await event_log.ready()

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from ingest_api.auth import CurrentCaller, current_caller
-from ingest_api.errors import ERROR_RESPONSES
+from ingest_api.errors import EDGE_RESPONSES, RETRY_AFTER, UNAUTHORIZED, error_response
 from ingest_api.models import ErrorBody
 from ingest_api.read_models import (
     ContinueWatching,
@@ -22,10 +22,17 @@ from ingest_api.read_models import (
 from ingest_api.services.reads import ReadService
 
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: ERROR_RESPONSES[401],
-    422: {"model": ErrorBody, "description": "Invalid path or query; `detail` names the field."},
-    503: {"model": ErrorBody, "description": "MongoDB is unavailable; retry after Retry-After."},
+    **EDGE_RESPONSES,
+    401: UNAUTHORIZED,
+    422: error_response("Invalid path or query; `detail` names the field."),
+    503: error_response(
+        "MongoDB is unavailable (or nginx cannot reach the API); retry after Retry-After.",
+        RETRY_AFTER,
+    ),
 }
+# Deeper pages than any viewer's favourites can fill; also bounds what MongoDB is asked to
+# skip (its skip is an int64: 2**63 answered 500).
+MAX_OFFSET = 1_000_000
 
 
 def _not_found(what: str) -> dict[int | str, dict[str, Any]]:
@@ -42,7 +49,7 @@ async def read_service(request: Request) -> ReadService:
 
 ReadServiceDep = Annotated[ReadService, Depends(read_service)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 
 
 def _missing(detail: str) -> HTTPException:

@@ -1,6 +1,7 @@
 """Turning validated requests into events: ids, timestamps, the viewer, the Kafka key."""
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from ingest_api.models import (
 )
 from ugc.errors import DependencyUnavailable
 from ugc.events import Family
+from ugc.settings import Settings
 
 FAMILY_OF: dict[type[EventIn], Family] = {
     PlaybackEventIn: Family.PLAYBACK,
@@ -27,12 +29,14 @@ FAMILY_OF: dict[type[EventIn], Family] = {
 }
 
 
-class ClockSkewError(ValueError):
-    """client_ts lies too far in the future: newest-wins projections would freeze on it."""
+class ClientTimeError(ValueError):
+    """client_ts lies too far ahead (newest-wins projections would freeze on it) or too far
+    behind (a broken clock or a replay; ClickHouse's DateTime64 cannot even hold year 1)."""
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
+DAY_MS = 86_400_000
 
 
 def epoch_millis(moment: datetime) -> int:
@@ -48,39 +52,54 @@ def new_event_ids(count: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Who sent a request and when it arrived; shared by every event of that request."""
+    """Who sent a request, when it arrived, and which client times are accepted with it;
+    shared by every event of that request."""
 
     user_id: str
-    received: datetime
     received_ms: int
+    earliest_ms: int  # client_ts bounds, epoch ms: UGC_MAX_EVENT_AGE_DAYS behind the server
+    latest_ms: int  # and UGC_MAX_CLOCK_SKEW_S ahead of it
 
     @classmethod
-    def now(cls, user_id: UUID) -> "Receipt":
-        received = datetime.now(UTC)
-        return cls(str(user_id), received, epoch_millis(received))
+    def now(cls, user_id: UUID, settings: Settings) -> "Receipt":
+        received_ms = time.time_ns() // 1_000_000
+        return cls(
+            str(user_id),
+            received_ms,
+            received_ms - settings.max_event_age_days * DAY_MS,
+            received_ms + settings.max_clock_skew_s * 1000,
+        )
+
+    def client_ms(self, client_ts: datetime | None) -> int:
+        """The event's client time in epoch ms; the arrival time when the client sent none."""
+        if client_ts is None:
+            return self.received_ms
+        client_ms = epoch_millis(client_ts)
+        if client_ms > self.latest_ms:
+            ahead_s = (self.latest_ms - self.received_ms) // 1000
+            raise ClientTimeError(f"more than {ahead_s}s ahead of the server clock")
+        if client_ms < self.earliest_ms:
+            behind_days = (self.received_ms - self.earliest_ms) // DAY_MS
+            raise ClientTimeError(f"more than {behind_days} days in the past")
+        return client_ms
 
 
 class EventService:
-    def __init__(self, event_log: KafkaEventLog, max_clock_skew_s: int) -> None:
+    # main.py passes max_clock_skew_s; both client-time bounds now come with each request's
+    # Receipt (from the settings), so the argument is accepted but not needed here.
+    def __init__(self, event_log: KafkaEventLog) -> None:
         self._log = event_log
-        self._max_skew = timedelta(seconds=max_clock_skew_s)
 
     def build(self, receipt: Receipt, body: EventIn, new_id: str) -> OutgoingEvent:
-        """The Kafka record of one event; `new_id` is used when the client sent no event_id."""
-        if body.client_ts is None:
-            client_ms = receipt.received_ms
-        elif body.client_ts - receipt.received > self._max_skew:
-            raise ClockSkewError(
-                f"client_ts is more than {self._max_skew.seconds}s ahead of the server clock"
-            )
-        else:
-            client_ms = epoch_millis(body.client_ts)
+        """The Kafka record of one event; `new_id` is used when the client sent no event_id.
+
+        Raises ClientTimeError when client_ts is outside the receipt's bounds."""
         movie_id = str(body.movie_id)
         record: dict[str, Any] = {
             "event_id": str(body.event_id) if body.event_id else new_id,
             "user_id": receipt.user_id,
             "movie_id": movie_id,
-            "client_ts": client_ms,
+            "client_ts": receipt.client_ms(body.client_ts),
             "server_ts": receipt.received_ms,
             **_payload(body),
         }
@@ -88,8 +107,8 @@ class EventService:
         key = f"{receipt.user_id}:{movie_id}".encode()
         return OutgoingEvent(FAMILY_OF[type(body)], key, record)
 
-    async def accept(self, user_id: UUID, body: EventIn) -> str:
-        event = self.build(Receipt.now(user_id), body, new_event_ids(1)[0])
+    async def accept(self, receipt: Receipt, body: EventIn) -> str:
+        event = self.build(receipt, body, new_event_ids(1)[0])
         await self._log.publish(event)
         return str(event.record["event_id"])
 

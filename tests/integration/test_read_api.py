@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.errors import PyMongoError
 
+from ingest_api.routes.reads import MAX_OFFSET
 from sinks.mongo.client import create_missing_indexes, init_documents, mongo_client
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating
 from tests.api_support import api_client, auth_headers
@@ -282,6 +283,11 @@ async def test_bad_movie_id_is_422_naming_the_field(api, settings, template):
         (FAVOURITES, {"limit": 101}, "query.limit"),
         (FAVOURITES, {"limit": "ten"}, "query.limit"),
         (FAVOURITES, {"offset": -1}, "query.offset"),
+        # Beyond MongoDB's int64 skip (was a 500), and beyond any viewer's favourites.
+        (FAVOURITES, {"offset": 2**63}, "query.offset"),
+        (FAVOURITES, {"offset": MAX_OFFSET + 1}, "query.offset"),
+        (FAVOURITES, {"offset": "1.5"}, "query.offset"),
+        (FAVOURITES, {"limit": 2**64}, "query.limit"),
         (CONTINUE, {"limit": 0}, "query.limit"),
         (CONTINUE, {"limit": 101}, "query.limit"),
     ],
@@ -291,6 +297,16 @@ async def test_bad_paging_is_422_naming_the_field(api, settings, path, params, f
     assert response.status_code == 422
     assert field in response.json()["detail"]
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_deepest_page_is_an_empty_page(api, documents, settings):
+    user = uuid.uuid4()
+    await add_favourite(user, uuid.uuid4(), minute=0)
+    response = await api.get(
+        FAVOURITES, params={"offset": MAX_OFFSET}, headers=auth_headers(settings, user)
+    )
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "limit": 20, "offset": MAX_OFFSET, "total": 1}
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -308,7 +324,8 @@ async def test_openapi_documents_the_reads_and_metrics_label_routes(api, setting
         operation = spec["paths"][path]["get"]
         assert operation["tags"] == ["reads"]
         assert {"HTTPBearer": []} in operation["security"]
-        expected = {"200", "401", "422", "503"} | ({"404"} if movie in path else set())
+        expected = {"200", "401", "413", "422", "429", "503"}  # 413, 429: nginx
+        expected |= {"404"} if movie in path else set()
         assert set(operation["responses"]) == expected
         assert "$ref" in operation["responses"]["200"]["content"]["application/json"]["schema"]
 
