@@ -17,4 +17,4 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER ugc
 WORKDIR /home/ugc
 EXPOSE 8001 6066
-CMD ["uvicorn", "ingest_api.main:app_factory", "--factory", "--host", "0.0.0.0", "--port", "8001"]
+CMD ["uvicorn", "ingest_api.main:app_factory", "--factory", "--host", "0.0.0.0", "--port", "8001", "--timeout-keep-alive", "75"]

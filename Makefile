@@ -22,6 +22,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-index --find-links $(WHEELHOUSE) -e ".[dev]"
 	touch $@
 
+# A developer's machine: the public JWT secret is accepted (production refuses it) unless
+# UGC_ENVIRONMENT is set otherwise in the environment.
+run: export UGC_ENVIRONMENT ?= development
 run: install
 	$(UGC) stack up
 	$(UGC) run

@@ -11,7 +11,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ugc.settings import Settings
+from ugc.settings import InsecureSettingsError, Settings
 
 VERIFIED_TOKENS_KEPT = 10_000
 
@@ -25,8 +25,10 @@ class Caller:
 
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
+        """Raises InsecureSettingsError for the public HS secret outside development."""
         self._algorithm = settings.jwt_algorithm
         if self._algorithm.startswith("HS"):
+            settings.require_private_jwt_secret()
             self._key: str = settings.jwt_secret
         elif settings.jwt_public_key_file is None:
             raise ValueError(f"{self._algorithm} needs UGC_JWT_PUBLIC_KEY_FILE")
@@ -100,6 +102,11 @@ CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 def mint_token(settings: Settings, user_id: UUID, ttl: timedelta) -> str:
     """A development token signed with the local HS secret (`ugc token`)."""
+    if settings.environment != "development":
+        # Whoever holds a production secret must not get a tool that forges any viewer's token.
+        raise InsecureSettingsError(
+            "tokens are minted in development only (UGC_ENVIRONMENT=development)"
+        )
     if not settings.jwt_algorithm.startswith("HS"):
         raise ValueError("minting needs an HS algorithm and UGC_JWT_SECRET")
     now = datetime.now(UTC)

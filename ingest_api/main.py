@@ -1,25 +1,29 @@
 """The FastAPI application: ingest (write path) and read endpoints under /api/v1."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from ingest_api.auth import TokenVerifier
 from ingest_api.errors import install_error_handlers
 from ingest_api.gateways.event_log import KafkaEventLog
+from ingest_api.limits import BodyLimits
 from ingest_api.logs import configure_logging
 from ingest_api.metrics import MetricsMiddleware
 from ingest_api.routes import events, operations, reads
 from ingest_api.services.events import EventService
 from ingest_api.services.reads import ReadService
 from sinks.mongo.reads import ProjectionReads
-from ugc.settings import Settings, get_settings
+from ugc.settings import InsecureSettingsError, Settings, get_settings
 
 API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """Raises InsecureSettingsError outside development with the public JWT secret."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -27,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         event_log = KafkaEventLog(settings)
         await event_log.start()
         app.state.event_log = event_log
-        app.state.event_service = EventService(event_log, settings.max_clock_skew_s)
+        app.state.event_service = EventService(event_log)
         # Reads start without MongoDB if it is away (bounded wait): writes must not depend on it.
         projections = ProjectionReads(settings)
         await projections.start()
@@ -58,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app, settings.retry_after_s)
+    # Inside the metrics, so its 413 and 408 are counted; the same limit as nginx's.
+    app.add_middleware(
+        BodyLimits, limit=settings.nginx_body_limit, timeout_s=settings.client_timeout_s
+    )
     app.add_middleware(MetricsMiddleware)
     app.include_router(operations.router)
     # Routers carry their full paths, so metrics label requests with the whole route template.
@@ -70,4 +78,10 @@ def app_factory() -> FastAPI:
     """Entry point for uvicorn (`--factory`): logging configured in the server process."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except InsecureSettingsError as exc:
+        # One line that says what to set, rather than a traceback. uvicorn's startup-failure
+        # code: with --workers its supervisor stops, instead of restarting workers forever.
+        logging.getLogger(__name__).critical("the API refuses to start: %s", exc)
+        raise SystemExit(STARTUP_FAILURE) from None

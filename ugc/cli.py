@@ -111,6 +111,7 @@ def nginx_config(
             body_limit=settings.nginx_body_limit,
             rate_limit=settings.nginx_rate_limit,
             rate_burst=settings.nginx_rate_burst,
+            client_timeout_s=settings.client_timeout_s,
             run_dir=Path("/tmp"),
             log_dir=Path("/var/log/nginx"),
             temp_dir=Path("/tmp/nginx"),

@@ -8,10 +8,20 @@ from collections.abc import Callable
 
 import httpx
 
+from infra.stack.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_S
 from infra.stack.process import wait_until
 from ugc.settings import Settings
 
 Echo = Callable[[str], None]
+
+# uvicorn keeps an idle connection open longer than nginx does: nginx closes it first, so it
+# never sends a request on a connection uvicorn is closing at that moment (a 503 for a POST).
+API_KEEPALIVE_TIMEOUT_S = UPSTREAM_KEEPALIVE_TIMEOUT_S + 15
+# uvicorn's bound on the requests in flight at shutdown (produce timeouts are shorter).
+API_GRACEFUL_SHUTDOWN_S = 10
+# How long the children have, together, to stop on SIGTERM before they are killed.
+STOP_TIMEOUT_S = 20.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def service_commands(settings: Settings) -> dict[str, list[str]]:
@@ -26,41 +36,101 @@ def service_commands(settings: Settings) -> dict[str, list[str]]:
             "--port",
             str(settings.api_port),
             "--no-access-log",
+            "--timeout-keep-alive",
+            str(API_KEEPALIVE_TIMEOUT_S),
+            "--timeout-graceful-shutdown",
+            str(API_GRACEFUL_SHUTDOWN_S),
         ],
-        "worker": [f"{bin_dir}/faust", "-A", "streams.app", "worker", "-l", "info"],
+        # Projections into MongoDB (several may run) and raw events into ClickHouse (one per
+        # chDB folder): separate consumer groups, so neither waits for the other.
+        "worker": worker_command("streams.app"),
+        "raw-events-worker": worker_command("streams.raw_app"),
     }
 
 
+def worker_command(app: str, *extra: str) -> list[str]:
+    """`faust -A <app> worker -l info`, as operators run it."""
+    return [f"{sys.prefix}/bin/faust", "-A", app, "worker", "-l", "info", *extra]
+
+
+class _Stop(BaseException):
+    """SIGTERM or SIGHUP (a supervisor, a closed terminal): stop as on Ctrl-C.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` on the way swallows it.
+    """
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
 def run_services(settings: Settings, echo: Echo) -> int:
-    """Start the API and the worker, print the URLs, stop both on Ctrl-C or when one exits."""
-    children = {name: subprocess.Popen(cmd) for name, cmd in service_commands(settings).items()}
+    """Start the API and the workers, print the URLs; stop them all on Ctrl-C, SIGTERM or SIGHUP,
+    or when one exits."""
+    # Ctrl-C reaches the children through the terminal's process group; SIGTERM from a process
+    # supervisor reaches this process only, and would leave them running as orphans.
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *STOP_SIGNALS)}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_stop)
+    children: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        for name, cmd in service_commands(settings).items():
+            children[name] = subprocess.Popen(cmd)
         entry = f"http://{settings.api_host}:{settings.nginx_port}/api/v1"
-        if not wait_until(lambda: _answers(f"{entry}/health"), 60.0, 0.5):
+        # A child that exits at once (e.g. the API refusing its settings) ends the wait.
+        answered = wait_until(
+            lambda: bool(_exited(children)) or _answers(f"{entry}/health"), 60.0, 0.5
+        )
+        if exited := _exited(children):
+            echo(f"error: {', '.join(exited)} exited")
+            return 1
+        if not answered:
             echo("error: the API did not answer through nginx within 60s")
             return 1
         echo(f"API through nginx:  {entry}/health")
         echo(f"OpenAPI docs:       {entry}/openapi")
         echo(f"API direct:         http://{settings.api_host}:{settings.api_port}/api/v1")
         echo(f"Schema registry:    {settings.schema_registry_url}")
-        echo(f"Faust worker web:   http://{settings.api_host}:{settings.worker_web_port}/")
+        echo(
+            f"Projections worker: http://{settings.worker_web_host}:{settings.worker_web_port}/health"
+        )
+        echo(
+            f"Raw-events worker:  http://{settings.worker_web_host}:{settings.raw_events_web_port}/health"
+        )
         echo("Ctrl-C stops the API and the worker; `ugc stack down` stops the stack.")
-        while all(child.poll() is None for child in children.values()):
+        while not (exited := _exited(children)):
             time.sleep(0.5)
-        exited = [name for name, child in children.items() if child.poll() is not None]
         echo(f"error: {', '.join(exited)} exited")
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stop):
         return 0
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children.values():
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # A second signal must not cut the stop short and leave children behind.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stop_children(list(children.values()), STOP_TIMEOUT_S)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def stop_children(children: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """SIGTERM to each running child, then SIGKILL to those still running at the deadline."""
+    running = [child for child in children if child.poll() is None]
+    for child in running:
+        child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for child in running:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _exited(children: dict[str, subprocess.Popen[bytes]]) -> list[str]:
+    return [name for name, child in children.items() if child.poll() is not None]
 
 
 def _answers(url: str) -> bool:

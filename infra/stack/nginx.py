@@ -14,6 +14,9 @@ from infra.stack.process import StackError
 
 NGINX_PACKAGE = "nginx-light"
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
+# How long nginx keeps an idle connection to the API: less than uvicorn's keep-alive
+# (API_KEEPALIVE_TIMEOUT_S in ugc/runner.py), so uvicorn never closes one nginx may reuse.
+UPSTREAM_KEEPALIVE_TIMEOUT_S = 60
 
 
 def nginx_binary() -> str | None:
@@ -30,6 +33,7 @@ def render_nginx_conf(
     body_limit: str,
     rate_limit: str,
     rate_burst: int,
+    client_timeout_s: float,
     run_dir: Path,
     log_dir: Path,
     temp_dir: Path,
@@ -43,6 +47,9 @@ def render_nginx_conf(
         body_limit=body_limit,
         rate_limit=rate_limit,
         rate_burst=rate_burst,
+        # nginx takes no fractions of a second: whole milliseconds.
+        client_timeout=f"{round(client_timeout_s * 1000)}ms",
+        upstream_keepalive_timeout=f"{UPSTREAM_KEEPALIVE_TIMEOUT_S}s",
         run_dir=run_dir,
         log_dir=log_dir,
         temp_dir=temp_dir,
@@ -95,6 +102,7 @@ class Nginx(Component):
                 body_limit=settings.nginx_body_limit,
                 rate_limit=settings.nginx_rate_limit,
                 rate_burst=settings.nginx_rate_burst,
+                client_timeout_s=settings.client_timeout_s,
                 run_dir=self.layout.data_dir("nginx-run"),
                 log_dir=self.layout.logs,
                 temp_dir=temp_dir,

@@ -5,10 +5,11 @@ import re
 import yaml
 
 from sinks.clickhouse.ddl import TABLES, VIEWS, ddl_statements
+from ugc.runner import service_commands
 from ugc.settings import PROJECT_ROOT, Settings
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "compose.yaml").read_text())
-UGC_SERVICES = ("init", "api", "worker", "nginx-config")
+UGC_SERVICES = ("init", "api", "worker", "raw-events-worker", "nginx-config")
 
 
 def test_compose_has_the_production_topology():
@@ -51,3 +52,25 @@ def test_cluster_ddl_comes_from_the_same_table_specs():
         assert f"Distributed({cluster}, " in distributed
     for view in VIEWS:
         assert any(f"TO ugc.{view.target}_local" in s for s in clustered)
+
+
+def test_services_that_check_tokens_require_the_secret_from_the_environment():
+    for name in ("api", "raw-events-worker"):
+        env = COMPOSE["services"][name]["environment"]
+        # ${VAR:?message}: compose refuses to start when it is unset or empty.
+        assert re.fullmatch(r"\$\{UGC_JWT_SECRET:\?.+\}", env["UGC_JWT_SECRET"]), name
+        assert env["UGC_ENVIRONMENT"] == "production", name
+    for name in UGC_SERVICES:
+        env = COMPOSE["services"][name]["environment"]
+        secret = env.get("UGC_JWT_SECRET", "${}")
+        assert secret.startswith("${"), f"{name}: a secret written in the file"
+        assert env["UGC_ENVIRONMENT"] == "production", name
+
+
+def test_api_keeps_idle_connections_as_ugc_run_does():
+    """nginx in compose renders the same configuration: uvicorn must outlast its keep-alive."""
+    compose_api = COMPOSE["services"]["api"]["command"]
+    local_api = service_commands(Settings(_env_file=None))["api"]
+    for option in ("--timeout-keep-alive", "--timeout-graceful-shutdown"):
+        assert option in local_api
+        assert compose_api[compose_api.index(option) + 1] == local_api[local_api.index(option) + 1]
