@@ -9,7 +9,10 @@
 Separate consumer groups, so a MongoDB backlog never holds ClickHouse back, nor the reverse.
 """
 
+from typing import Any
+
 import faust
+from faust.sensors import Sensor
 
 from ugc.events import DEAD_LETTER, RATINGS_BY_FILM, Family, topic_name
 from ugc.settings import Settings
@@ -18,10 +21,27 @@ PROJECTIONS_GROUP = "ugc-projections"
 RAW_EVENTS_GROUP = "ugc-raw-events"
 
 
+class Revocations(Sensor):
+    """Which consumer generation the rebalance under way is taking partitions from.
+
+    A rebalance first revokes (events of that generation may soon be another worker's), then
+    assigns a new generation, whose events are this worker's even before Faust calls the
+    rebalance finished (it still recovers tables then)."""
+
+    revoking: int | None = None
+
+    def on_rebalance_start(self, app: Any) -> dict[str, Any]:
+        self.revoking = app.consumer_generation_id
+        return {}
+
+
+revocations = Revocations()  # one Faust app runs per worker process
+
+
 def create_app(settings: Settings, app_id: str, modules: list[str], web_port: int) -> faust.App:
     datadir = settings.faust_data_dir / app_id
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    return faust.App(
+    app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         autodiscover=modules,
@@ -55,6 +75,8 @@ def create_app(settings: Settings, app_id: str, modules: list[str], web_port: in
         producer_acks=-1,
         producer_linger_ms=settings.producer_linger_ms,
     )
+    app.sensors.add(revocations)
+    return app
 
 
 def raw_topic(app: faust.App, *names: str) -> faust.TopicT:

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -32,7 +33,7 @@ from schema_registry.client.errors import ClientError
 from schema_registry.serializers.errors import SerializerError
 
 from schemas.codec import EventDecoder, registry_client
-from streams.base import family_of_topic
+from streams.base import family_of_topic, revocations
 from streams.health import ProgressWatch
 from streams.metrics import ABANDONED, DEAD_LETTERS, EVENTS, SINK_RETRIES
 from ugc.events import Family
@@ -67,9 +68,24 @@ class Decoded:
     record: dict[str, Any]
 
 
+# The consumer generation of the batch (or event) the current task is working on.
+batch_generation: ContextVar[int | None] = ContextVar("batch_generation", default=None)
+
+
 def letting_go(app: faust.App) -> bool:
-    """A rebalance or a shutdown is under way: this worker may no longer own what it holds."""
-    return bool(app.rebalancing or app.should_stop)
+    """A shutdown, or a rebalance taking partitions from the generation of the batch at hand:
+    this worker may no longer own what it holds. (A batch of the generation just assigned goes
+    on while Faust finishes the rebalance.)"""
+    if app.should_stop:
+        return True
+    if not app.rebalancing:
+        return False
+    generation = batch_generation.get()
+    return (
+        generation is None
+        or generation in (revocations.revoking, None)
+        or (generation != app.consumer_generation_id)
+    )
 
 
 async def until_done(operation: Callable[[], Awaitable[T]], sink: str, app: faust.App) -> T:
@@ -138,6 +154,7 @@ async def _one_batch(
         ABANDONED.labels(agent).inc(len(events) - len(batch))
     if not batch:
         return
+    batch_generation.set(batch[0].message.generation_id)
     try:
         if letting_go(app):
             raise Abandoned("a rebalance or shutdown is under way")

@@ -24,6 +24,7 @@ from streams.app import app, dead_letters, ratings_by_film_topic, ratings_topic,
 from streams.messages import (
     Abandoned,
     acknowledge,
+    batch_generation,
     consume_batches,
     dead_letter,
     decode_all,
@@ -106,6 +107,7 @@ async def total_film_ratings(stream: StreamT) -> None:
 
 async def _one_rating(event: EventT) -> bool:
     """Project one rating; False when it was let go unacknowledged (rebalance, shutdown)."""
+    batch_generation.set(event.message.generation_id)
     if event.message.generation_id != app.consumer_generation_id or letting_go(app):
         return False  # read again after the rebalance, by whoever owns the film then
     try:
