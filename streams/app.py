@@ -7,7 +7,11 @@ from ugc.settings import get_settings
 settings = get_settings()
 
 app = create_app(
-    settings, PROJECTIONS_GROUP, ["streams.agents", "streams.web"], settings.worker_web_port
+    settings,
+    PROJECTIONS_GROUP,
+    "streams.app",
+    ["streams.agents", "streams.web"],
+    settings.worker_web_port,
 )
 
 favourites_topic = raw_topic(app, topic_name(settings, Family.FAVOURITES))

@@ -38,14 +38,18 @@ class Revocations(Sensor):
 revocations = Revocations()  # one Faust app runs per worker process
 
 
-def create_app(settings: Settings, app_id: str, modules: list[str], web_port: int) -> faust.App:
+def create_app(
+    settings: Settings, app_id: str, origin: str, modules: list[str], web_port: int
+) -> faust.App:
     datadir = settings.faust_data_dir / app_id
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        # Faust scans the origin too: the app's own module, so neither app imports the other's
+        # agents.
         autodiscover=modules,
-        origin="streams",
+        origin=origin,
         datadir=str(datadir),
         store="memory://",  # tables are rebuilt from their changelog topics at start
         # The web port serves health, metrics and (raw-events app) analytics: loopback by

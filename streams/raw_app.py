@@ -9,7 +9,9 @@ from ugc.settings import get_settings
 
 settings = get_settings()
 
-app = create_app(settings, RAW_EVENTS_GROUP, ["streams.raw"], settings.raw_events_web_port)
+app = create_app(
+    settings, RAW_EVENTS_GROUP, "streams.raw_app", ["streams.raw"], settings.raw_events_web_port
+)
 
 all_event_topics = raw_topic(app, *(topic_name(settings, family) for family in Family))
 dead_letters = dead_letter_topic(app, settings)
