@@ -83,8 +83,8 @@ def letting_go(app: faust.App) -> bool:
     generation = batch_generation.get()
     return (
         generation is None
-        or generation in (revocations.revoking, None)
-        or (generation != app.consumer_generation_id)
+        or generation == revocations.revoking
+        or generation != app.consumer_generation_id
     )
 
 
@@ -133,9 +133,9 @@ async def consume_batches(
     """Feed `handle` batches; acknowledge a batch only after `handle` returned."""
     async for events in cast(Stream, stream).noack_take(max_events, within_s):
         await _one_batch(app, stream, agent, events, handle, watch)
-        # Faust's revocation waits until every message handed to the agents is acknowledged
-        # or gone; an abandoned batch is gone only once nothing refers to it, and a loop
-        # variable would keep it until the next batch, which a paused consumer never sends.
+        # Faust counts a message handed out as in flight until it is acknowledged or gone; a
+        # loop variable would keep an abandoned batch alive until the next batch, which a
+        # paused consumer never sends.
         del events
 
 
