@@ -1,8 +1,8 @@
 """Consumer lag of the Faust workers' groups on the event topics, and skipping what they left.
 
-Faust commits, per partition, the offset below which every agent reading that partition has
-acknowledged its events, so a group's lag (end offset - committed offset) is its backlog; the
-pipeline's lag is the sum over the projections group and the raw-events group.
+The lag is `infra.ops.lag`'s (what `ugc lag` prints): per group, end offset - committed offset
+on the partitions of the topics it subscribes to; the pipeline's lag is the sum over the
+projections group and the raw-events group.
 """
 
 import asyncio
@@ -12,22 +12,20 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.base import PROJECTIONS_GROUP, RAW_EVENTS_GROUP
-from ugc.events import RATINGS_BY_FILM, Family, topic_name, topic_specs
+from infra.ops.kafka import KafkaGateway
+from infra.ops.lag import partition_lags, worker_topics
+from ugc.events import topic_specs
 from ugc.settings import Settings
 
-GROUPS = (PROJECTIONS_GROUP, RAW_EVENTS_GROUP)  # Faust app ids, which are the consumer groups
 
-
-def event_partitions(settings: Settings) -> list[TopicPartition]:
-    """Every partition of the topics the worker consumes (the dead-letter topic it only writes)."""
-    consumed = {topic_name(settings, f) for f in (*Family, RATINGS_BY_FILM)}
-    return [
-        TopicPartition(spec.name, partition)
-        for spec in topic_specs(settings)
-        if spec.name in consumed
-        for partition in range(spec.partitions)
-    ]
+def group_partitions(settings: Settings) -> dict[str, list[TopicPartition]]:
+    """Per worker group, every partition of the topics it subscribes to (the raw-events group
+    does not read the ratings re-keyed by film)."""
+    partitions = {spec.name: spec.partitions for spec in topic_specs(settings)}
+    return {
+        group: [TopicPartition(t, p) for t in topics for p in range(partitions[t])]
+        for group, topics in worker_topics(settings).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -37,32 +35,23 @@ class LagSample:
 
 
 class LagProbe:
-    """Reads the group's committed offsets and the topics' end offsets; one client each."""
+    """Reads the groups' committed offsets and the topics' end offsets over one gateway."""
 
     def __init__(self, settings: Settings) -> None:
-        self._partitions = event_partitions(settings)
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        self._partitions = group_partitions(settings)
+        self._kafka = KafkaGateway(settings)
 
     async def __aenter__(self) -> "LagProbe":
-        await self._admin.start()
-        await self._consumer.start()
+        await self._kafka.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._consumer.stop()
-        await self._admin.close()
+        await self._kafka.close()
 
     async def sample(self) -> LagSample:
-        ends = await self._consumer.end_offsets(self._partitions)
         lag = 0
-        for group in GROUPS:
-            committed = await self._admin.list_consumer_group_offsets(
-                group, partitions=self._partitions
-            )
-            for tp, end in ends.items():
-                done = committed.get(tp)
-                lag += end - max(done.offset if done else 0, 0)
+        for group, partitions in self._partitions.items():
+            lag += sum(p.lag for p in await partition_lags(self._kafka, group, partitions))
         return LagSample(time.time(), lag)
 
 
@@ -89,8 +78,7 @@ async def skip_to_end(settings: Settings) -> int:
     stopped), so new workers start with nothing left over; returns how many events were
     skipped."""
     skipped = 0
-    partitions = event_partitions(settings)
-    for group in GROUPS:
+    for group, partitions in group_partitions(settings).items():
         await wait_group_empty(settings, group)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False

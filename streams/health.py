@@ -10,6 +10,9 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.lag import install_lag_gauge
+from ugc.settings import get_settings
+
 
 class ProgressWatch:
     def __init__(self, app: faust.App, stall_after_s: float) -> None:
@@ -54,7 +57,9 @@ class ProgressWatch:
 
 
 def install_operational_views(app: faust.App, watch: ProgressWatch) -> None:
-    """`/health` (200 or 503 with the report) and `/metrics` (Prometheus) on the worker's port."""
+    """`/health` (200 or 503 with the report) and `/metrics` (Prometheus, with the consumer
+    lag gauge of `streams.lag`) on the worker's port."""
+    install_lag_gauge(app, get_settings())
 
     @app.timer(interval=1.0)
     async def sample_progress() -> None:

@@ -9,6 +9,7 @@ import typer
 from infra.stack.process import StackError
 from schemas.cli import schemas_app
 from ugc.analytics_cli import analytics_app
+from ugc.ops_cli import consumer_group_lines, dlq_app, lag
 from ugc.settings import get_settings
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ stack_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(dlq_app, name="dlq")
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -67,6 +69,9 @@ def stack_status() -> None:
         typer.echo(
             f"{s.name:<11} {s.version:<14} {state:<8} {pid:<10} {s.address}  {s.health.detail}"
         )
+    kafka_ok = any(s.name == "kafka" and s.health.ok for s in statuses)
+    for line in consumer_group_lines(get_settings()) if kafka_ok else []:
+        typer.echo(line)
     if not all(s.health.ok for s in statuses):
         raise typer.Exit(1)
 
@@ -141,6 +146,8 @@ def run_service() -> None:
 
     raise typer.Exit(run_services(get_settings(), typer.echo))
 
+
+app.command("lag")(lag)  # defined in ugc.ops_cli, beside `ugc dlq`
 
 if __name__ == "__main__":
     app()
