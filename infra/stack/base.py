@@ -2,13 +2,14 @@
 
 import hashlib
 import shutil
+import signal
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.stack.process import ManagedProcess, StackError
+from infra.stack.process import ManagedProcess, StackError, as_user
 from ugc.settings import PROJECT_ROOT, Settings
 
 INFRA_DIR = PROJECT_ROOT / "infra"
@@ -25,6 +26,7 @@ class Launch:
     argv: Sequence[str]
     cwd: Path
     env: dict[str, str] | None = None
+    user: str | None = None  # run as this user (PostgreSQL refuses to run as root)
 
 
 class StackLayout:
@@ -50,11 +52,15 @@ class Component(ABC):
     name: str
     version: str
     has_process: bool = True
+    stop_signal: signal.Signals = signal.SIGTERM
+    signal_leader_only: bool = False
 
     def __init__(self, settings: Settings, layout: StackLayout) -> None:
         self.settings = settings
         self.layout = layout
-        self.process = ManagedProcess(self.name, layout.run, layout.logs)
+        self.process = ManagedProcess(
+            self.name, layout.run, layout.logs, self.stop_signal, self.signal_leader_only
+        )
 
     @property
     def dist_dir(self) -> Path:
@@ -84,12 +90,26 @@ class Component(ABC):
     def health(self) -> Health: ...
 
 
-def run_tool(argv: Sequence[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> None:
-    """Run a provisioning tool (mvn, go, apt-get); raise with its output when it fails."""
+def run_tool(
+    argv: Sequence[str],
+    cwd: Path,
+    what: str,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    stdin: str | None = None,
+) -> None:
+    """Run a provisioning tool (mvn, go, apt-get, initdb); raise with its output when it fails."""
     if shutil.which(argv[0]) is None:
         raise StackError(f"{what}: `{argv[0]}` is not installed (see README requirements)")
     result = subprocess.run(
-        list(argv), cwd=cwd, env=env, capture_output=True, text=True, check=False
+        list(argv),
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        **as_user(user),
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()[-30:]

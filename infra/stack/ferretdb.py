@@ -1,8 +1,11 @@
-"""FerretDB 1.24 (SQLite backend): the MongoDB wire protocol, built from the Go module proxy."""
+"""FerretDB 1.24 on the stack's PostgreSQL: the MongoDB wire protocol, built from the Go module
+proxy."""
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import pymongo
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -17,7 +20,11 @@ from infra.stack.base import (
 )
 
 FERRETDB_VERSION = "1.24.2"
+# FerretDB's PostgreSQL pool (its default): each update of a command holds one connection until
+# the command ends, so writers bound their commands (UGC_MONGO_WRITE_CONCURRENCY).
+FERRETDB_POOL_SIZE = 50
 WRAPPER_DIR = INFRA_DIR / "ferretdb"
+STORAGE_TIMEOUT_S = 5.0
 
 
 class FerretDB(Component):
@@ -55,17 +62,33 @@ class FerretDB(Component):
         host, port = self.settings.mongo_host_port
         data = self.layout.data_dir("ferretdb")
         return Launch(
-            argv=[self.binary, f"-listen-addr={host}:{port}", f"-sqlite-url=file:{data}/"],
+            argv=[
+                self.binary,
+                f"-listen-addr={host}:{port}",
+                "-handler=postgresql",
+                f"-postgresql-url={self.postgresql_url}",
+            ],
             cwd=data,
         )
+
+    @property
+    def postgresql_url(self) -> str:
+        """The stack's PostgreSQL in pgx's syntax, with FerretDB's pool size spelled out."""
+        parts = urlsplit(self.settings.mongo_postgres_url)
+        query = "&".join(filter(None, [parts.query, f"pool_max_conns={FERRETDB_POOL_SIZE}"]))
+        return urlunsplit(("postgres", parts.netloc, parts.path, query, ""))
 
     def health(self) -> Health:
         try:
             client: MongoClient = MongoClient(self.address, serverSelectionTimeoutMS=2000)
             with client:
                 info = client.admin.command("buildInfo")
+                # Through to PostgreSQL: a FerretDB whose pool is used up answers buildInfo
+                # but hangs on every query.
+                with pymongo.timeout(STORAGE_TIMEOUT_S):
+                    client[self.settings.mongo_db].command("dbStats")
         except PyMongoError as exc:
-            return Health(False, f"{type(exc).__name__}: {exc}")
+            return Health(False, f"{type(exc).__name__}: {str(exc)[:200]}")
         version = str(info.get("ferretdbVersion", "")).lstrip("v")
         if version != self.version:
             return Health(False, f"unexpected FerretDB version {version!r}")

@@ -9,6 +9,7 @@ from infra.stack.clickhouse import ClickHouse
 from infra.stack.ferretdb import FerretDB
 from infra.stack.kafka import Kafka
 from infra.stack.nginx import Nginx
+from infra.stack.postgres import Postgres
 from infra.stack.process import StackError, port_open, wait_until
 from infra.stack.registry import SchemaRegistry
 from ugc.settings import Settings
@@ -31,7 +32,7 @@ class Stack:
         self.layout = StackLayout(settings.stack_dir, settings.stack_dist_dir)
         self.components: list[Component] = [
             cls(settings, self.layout)
-            for cls in (Kafka, SchemaRegistry, FerretDB, ClickHouse, Nginx)
+            for cls in (Kafka, SchemaRegistry, Postgres, FerretDB, ClickHouse, Nginx)
         ]
 
     def component(self, name: str) -> Component:
@@ -74,7 +75,7 @@ class Stack:
                     "stop it or choose another port (see .env.example)"
                 )
         started = time.monotonic()
-        pid = component.process.start(launch.argv, launch.cwd, launch.env)
+        pid = component.process.start(launch.argv, launch.cwd, launch.env, launch.user)
         health = self._wait_healthy(component)
         echo(
             f"{component.name}: started (pid {pid}) "

@@ -6,6 +6,7 @@ Each process leads its own session (process group), so stopping it also stops wh
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class StackError(RuntimeError):
@@ -24,6 +26,10 @@ class ManagedProcess:
     name: str
     run_dir: Path
     log_dir: Path
+    # How to ask it to stop: by default SIGTERM to the whole group; a server that shuts its
+    # children down itself (PostgreSQL's postmaster) gets its own signal, sent to it alone.
+    stop_signal: signal.Signals = signal.SIGTERM
+    signal_leader_only: bool = False
 
     @property
     def pid_file(self) -> Path:
@@ -44,7 +50,14 @@ class ManagedProcess:
             return None
         return pid
 
-    def start(self, argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> int:
+    def start(
+        self,
+        argv: Sequence[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> int:
+        """Start detached, as `user` when given (its own group, no supplementary groups)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
@@ -58,6 +71,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **as_user(user),
             )
         self.pid_file.write_text(str(proc.pid))
         return proc.pid
@@ -67,7 +81,11 @@ class ManagedProcess:
         pid = self.pid()
         if pid is None:
             return False
-        _signal_group(pid, signal.SIGTERM)
+        if self.signal_leader_only:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, self.stop_signal)
+        else:
+            _signal_group(pid, self.stop_signal)
         if not wait_until(lambda: not group_alive(pid), timeout_s):
             _signal_group(pid, signal.SIGKILL)
             wait_until(lambda: not group_alive(pid), 5.0)
@@ -79,6 +97,14 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log yet)"
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as `user` (only root can switch)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def pid_alive(pid: int) -> bool:

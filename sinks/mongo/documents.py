@@ -1,8 +1,9 @@
 """MongoDB projections (Beanie documents) that the read API serves.
 
 Ids are stored as text, and each document's `_id` is its natural key ("user:movie", or the
-film): FerretDB 1.24 on SQLite filters only `_id` in the database, scans everything else, and
-scans binary UUIDs two orders of magnitude slower than text (see docs/benchmarks.md). Every
+film): every write and single-document read is an equality on `_id`, which the local FerretDB
+pushes down to PostgreSQL, where `ugc init` indexes it (sinks/mongo/postgres.py, with
+`user_id` for the per-viewer lists; FerretDB does not push binary UUIDs down at all). Every
 document carries the client time (and event id) of the change it reflects, so a late or
 replayed event is recognised and ignored (the newest change wins).
 """

@@ -12,21 +12,36 @@ Every write is safe to repeat and to receive late:
   (`viewing_events_seen`, forgotten after the topic's retention);
 - film rating totals are copied from the worker's changelogged table, each with the offset of
   the last rating it includes; an older total never replaces a newer one.
+
+How a batch is written. The store (FerretDB locally) applies an update as a read-modify-write
+of the whole document, so two updates of one document must never be in flight together: a
+batch becomes one chain of updates per document, in the batch's order, and the chains run
+concurrently, at most `write_concurrency` updates in flight in the process. Each update is its
+own command: FerretDB 1.24 holds a PostgreSQL connection per update of a command until the
+command ends (a pool used up freezes it), stops a command at its first error, which a refused
+upsert is, and spends as much per update in a command as alone, while concurrent commands use
+both cores (bench/projection_writes.py). What can be decided in the batch is
+decided there: only the newest position, favourite or rating of a document is sent, with the
+film's length from whichever event of the batch carried it. A failed batch returns only once
+none of its writes is in flight any more, so its retry never races its own leftovers.
 """
 
-from contextlib import suppress
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, viewer_film_key
 
 VIEWING_SEEN = "viewing_events_seen"
+C = TypeVar("C")
+T = TypeVar("T")
 FINISHED_SHARE = 0.95  # a viewer who reached 95% of the film has finished it
 
 
@@ -122,8 +137,16 @@ def _film_of(change: PositionChange) -> dict[str, str]:
     return {"_id": viewer_film_key(change.user_id, change.movie_id)}
 
 
-def _stamp(change: PositionChange) -> tuple[datetime, str]:
-    return change.client_ts, str(change.event_id)
+def _newest_per_key(
+    changes: Iterable[C], key: Callable[[C], Hashable], stamp: Callable[[C], Any]
+) -> dict[Any, C]:
+    """The newest change of each key (by `stamp`), keys in the order they first appear."""
+    newest: dict[Any, C] = {}
+    for change in changes:
+        k = key(change)
+        if k not in newest or stamp(change) > stamp(newest[k]):
+            newest[k] = change
+    return newest
 
 
 def _newest_per_film(positions: list[PositionChange]) -> list[PositionChange]:
@@ -131,109 +154,100 @@ def _newest_per_film(positions: list[PositionChange]) -> list[PositionChange]:
     here rather than sent to be refused one by one (heartbeats come every few seconds). A
     newest heartbeat without the film's length keeps the length another event of the batch
     carried (the newest such)."""
-    newest: dict[tuple[UUID, UUID], PositionChange] = {}
-    duration: dict[tuple[UUID, UUID], PositionChange] = {}
-    for change in positions:
-        key = (change.user_id, change.movie_id)
-        if key not in newest or _stamp(change) > _stamp(newest[key]):
-            newest[key] = change
-        if change.duration_ms and (key not in duration or _stamp(change) > _stamp(duration[key])):
-            duration[key] = change
+    lengths = _lengths(positions)
     return [
         change
-        if change.duration_ms or key not in duration
-        else replace(change, duration_ms=duration[key].duration_ms)
-        for key, change in newest.items()
+        if change.duration_ms or key not in lengths
+        else replace(change, duration_ms=lengths[key])
+        for key, change in _newest_per_key(positions, _pair, _stamp_of).items()
     ]
 
 
+def _finished_films(positions: list[PositionChange]) -> list[tuple[UUID, UUID]]:
+    """The (user, film) pairs of the batch with a position at 95% of the film's length, the
+    length carried by that event or by another event of the batch for the same film."""
+    lengths = _lengths(positions)
+    reached = []
+    for change in positions:
+        key = _pair(change)
+        length = change.duration_ms or lengths.get(key)
+        if length and change.position_ms >= FINISHED_SHARE * length and key not in reached:
+            reached.append(key)
+    return reached
+
+
+def _lengths(positions: list[PositionChange]) -> dict[tuple[UUID, UUID], int]:
+    """The film's length per (user, film), from the newest event of the batch carrying one."""
+    carrying = _newest_per_key([c for c in positions if c.duration_ms], _pair, _stamp_of)
+    return {key: change.duration_ms for key, change in carrying.items() if change.duration_ms}
+
+
 class ProjectionWriter:
-    def __init__(self, database: AsyncDatabase) -> None:
+    def __init__(self, database: AsyncDatabase, write_concurrency: int = 8) -> None:
         self._progress = database[Progress.Settings.name]
         self._favourites = database[Favourite.Settings.name]
         self._user_ratings = database[UserRating.Settings.name]
         self._film_ratings = database[FilmRating.Settings.name]
         self._viewing_seen = database[VIEWING_SEEN]
+        # Shared by every agent of the process: at most this many writes in flight in all.
+        self._limit = asyncio.Semaphore(write_concurrency)
 
     async def apply_viewing(
         self, positions: list[PositionChange], watched: list[WatchedTime]
     ) -> None:
-        ops: list[Update] = []
+        chains: dict[str, list[Update]] = {}
         for change in _newest_per_film(positions):
-            values: dict[str, Any] = {
-                **_ids(change.user_id, change.movie_id),
-                "position_ms": change.position_ms,
-                "position_at": change.client_ts,
-                "position_event_id": str(change.event_id),
-                "updated_at": _now(),
-            }
-            if change.duration_ms:
-                values["duration_ms"] = change.duration_ms
-            ops.append(
-                Update(
-                    {
-                        **_film_of(change),
-                        **_newer_than(
-                            "position_at", change.client_ts, change.event_id, "position_event_id"
-                        ),
-                    },
-                    {"$set": values, "$setOnInsert": {"watched_seconds": 0, "finished": False}},
-                    upsert=True,
-                )
-            )
-        for change in positions:
-            if change.duration_ms and change.position_ms >= FINISHED_SHARE * change.duration_ms:
-                # Sticky, whatever order the events arrive in.
-                ops.append(Update(_film_of(change), {"$set": {"finished": True}}))
-        await _bulk_in_order(self._progress, ops)
-        for time in watched:
-            await self._add_watched(time)
+            chains.setdefault(_key_of(change), []).append(_position_update(change))
+        for user_id, movie_id in _finished_films(positions):
+            # Sticky, whatever order the events arrive in.
+            key = viewer_film_key(user_id, movie_id)
+            chains.setdefault(key, []).append(Update({"_id": key}, {"$set": {"finished": True}}))
+        for time in await self._first_deliveries(watched):
+            chains.setdefault(_key_of(time), []).append(_watched_update(time))
+        await self._run_chains(self._progress, chains.values())
 
-    async def _add_watched(self, time: WatchedTime) -> None:
-        if not await self._first_delivery(time):
-            return  # a client retry of an event already added
-        key = {"_id": viewer_film_key(time.user_id, time.movie_id)}
-        fenced = {"$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}]}
-        op = Update(
-            {**key, **fenced},
-            {
-                "$inc": {"watched_seconds": time.seconds},
-                "$set": {
-                    **_ids(time.user_id, time.movie_id),
-                    "viewing_offset": time.offset,
-                    "updated_at": _now(),
-                },
-                "$setOnInsert": {"position_ms": 0, "finished": False},
-            },
-            upsert=True,
-        )
-        await _bulk_in_order(self._progress, [op])
-
-    async def _first_delivery(self, time: WatchedTime) -> bool:
-        """Remember the event id with its offset before adding: the same id at another offset is
-        a client retry (skip); at the same offset it is Kafka redelivering the record after a
-        crash, and the offset fence makes the increment happen once."""
-        seen = {"_id": str(time.event_id), "offset": time.offset, "at": _now()}
+    async def _first_deliveries(self, watched: list[WatchedTime]) -> list[WatchedTime]:
+        """The viewing events to add: each event id is remembered with its offset before its
+        time is added. The same id at another offset is a client retry (skipped); at the same
+        offset it is Kafka redelivering the record after a crash, and the offset fence makes
+        the increment happen once. One insert for the batch; a lookup per id seen before."""
+        if not watched:
+            return []
+        now = _now()
+        seen = [{"_id": str(t.event_id), "offset": t.offset, "at": now} for t in watched]
         try:
-            await self._viewing_seen.insert_one(seen)
-            return True
-        except DuplicateKeyError:
-            first = await self._viewing_seen.find_one({"_id": seen["_id"]})
-            return first is not None and first.get("offset") == time.offset
+            await self._viewing_seen.insert_many(seen, ordered=False)
+            return watched
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            known = {int(error["index"]) for error in errors}
+
+        async def first(time: WatchedTime) -> bool:
+            async with self._limit:
+                stored = await self._viewing_seen.find_one({"_id": str(time.event_id)})
+            return stored is not None and stored.get("offset") == time.offset
+
+        again = [watched[index] for index in sorted(known)]
+        verdicts = dict(zip(sorted(known), await _all_of([first(t) for t in again]), strict=True))
+        return [t for index, t in enumerate(watched) if verdicts.get(index, True)]
 
     async def forget_seen_viewing(self, older_than: datetime) -> int:
         result = await self._viewing_seen.delete_many({"at": {"$lt": older_than}})
         return int(result.deleted_count)
 
     async def apply_favourites(self, changes: list[FavouriteChange]) -> None:
+        newest = _newest_per_key(changes, _pair, _stamp_of).values()
         ops = [_newest_wins(c.user_id, c.movie_id, c.client_ts, c.event_id, {"active": c.active})
-               for c in changes]  # fmt: skip
-        await _bulk_in_order(self._favourites, ops)
+               for c in newest]  # fmt: skip
+        await self._run_chains(self._favourites, ([op] for op in ops))
 
     async def apply_user_ratings(self, changes: list[RatingChange]) -> None:
+        newest = _newest_per_key(changes, _pair, _stamp_of).values()
         ops = [_newest_wins(c.user_id, c.movie_id, c.client_ts, c.event_id, {"score": c.score})
-               for c in changes]  # fmt: skip
-        await _bulk_in_order(self._user_ratings, ops)
+               for c in newest]  # fmt: skip
+        await self._run_chains(self._user_ratings, ([op] for op in ops))
 
     async def set_film_rating(
         self, movie_id: UUID, score_sum: int, score_count: int, offset: int
@@ -241,57 +255,104 @@ class ProjectionWriter:
         """Copy the film's total as of the rating at `offset` (of its ratings-by-film
         partition); an older total, from a worker that lost the film in a rebalance while its
         write was in flight, never replaces a newer one."""
-        # DuplicateKeyError: the stored total is newer; its `_id` refused the upsert.
-        with suppress(DuplicateKeyError):
-            await self._film_ratings.update_one(
-                {
-                    "_id": str(movie_id),
-                    "$or": [{"offset": None}, {"offset": {"$lte": offset}}],
-                },
-                {
-                    "$set": {
-                        "movie_id": str(movie_id),
-                        "score_sum": score_sum,
-                        "score_count": score_count,
-                        "offset": offset,
-                        "updated_at": _now(),
-                    }
-                },
-                upsert=True,
-            )
+        op = Update(
+            {"_id": str(movie_id), "$or": [{"offset": None}, {"offset": {"$lte": offset}}]},
+            {
+                "$set": {
+                    "movie_id": str(movie_id),
+                    "score_sum": score_sum,
+                    "score_count": score_count,
+                    "offset": offset,
+                    "updated_at": _now(),
+                }
+            },
+            upsert=True,
+        )
+        async with self._limit:
+            await _apply_in_order(self._film_ratings, [op])
+
+    async def _run_chains(
+        self, collection: AsyncCollection, chains: Iterable[list[Update]]
+    ) -> None:
+        """Each chain in order, the chains concurrently (bounded)."""
+
+        async def run(chain: list[Update]) -> None:
+            async with self._limit:
+                await _apply_in_order(collection, chain)
+
+        await _all_of([run(chain) for chain in chains if chain])
 
 
-async def _bulk_in_order(collection: AsyncCollection, ops: list[Update]) -> None:
-    """Apply the updates one by one, in order. (One by one because FerretDB 1.24 misreports the
-    failing index of an ordered bulk update and drops its counts.)
+DUPLICATE_KEY = 11000
 
-    An upsert is tried as an insert first: FerretDB 1.24 on SQLite inserts in constant time (its
-    `_id` index refuses a duplicate), but an update, or a find that misses, scans the whole
-    collection. A first write of a key thus costs what it costs on an empty collection; when
-    the document exists the insert fails and the conditional update decides as usual.
-    """
+
+def _key_of(change: PositionChange | WatchedTime) -> str:
+    return viewer_film_key(change.user_id, change.movie_id)
+
+
+def _pair(change: PositionChange | FavouriteChange | RatingChange) -> tuple[UUID, UUID]:
+    return change.user_id, change.movie_id
+
+
+def _stamp_of(change: PositionChange | FavouriteChange | RatingChange) -> tuple[datetime, str]:
+    """The order of changes: client time, ties broken by event id."""
+    return change.client_ts, str(change.event_id)
+
+
+def _position_update(change: PositionChange) -> Update:
+    values: dict[str, Any] = {
+        **_ids(change.user_id, change.movie_id),
+        "position_ms": change.position_ms,
+        "position_at": change.client_ts,
+        "position_event_id": str(change.event_id),
+        "updated_at": _now(),
+    }
+    if change.duration_ms:
+        values["duration_ms"] = change.duration_ms
+    return Update(
+        {
+            **_film_of(change),
+            **_newer_than("position_at", change.client_ts, change.event_id, "position_event_id"),
+        },
+        {"$set": values, "$setOnInsert": {"watched_seconds": 0, "finished": False}},
+        upsert=True,
+    )
+
+
+def _watched_update(time: WatchedTime) -> Update:
+    """Add the time unless the document already holds this offset's (or a later one's)."""
+    return Update(
+        {
+            "_id": _key_of(time),
+            "$or": [{"viewing_offset": None}, {"viewing_offset": {"$lt": time.offset}}],
+        },
+        {
+            "$inc": {"watched_seconds": time.seconds},
+            "$set": {
+                **_ids(time.user_id, time.movie_id),
+                "viewing_offset": time.offset,
+                "updated_at": _now(),
+            },
+            "$setOnInsert": {"position_ms": 0, "finished": False},
+        },
+        upsert=True,
+    )
+
+
+async def _all_of(coroutines: list[Awaitable[T]]) -> list[T]:
+    """Await them all, even when one fails, then raise the first failure: nothing is left in
+    flight when this returns (a retry must not race a write still running)."""
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[T], results)
+
+
+async def _apply_in_order(collection: AsyncCollection, ops: list[Update]) -> None:
+    """Apply the updates of one document one by one, in order, each its own command."""
     for op in ops:
-        if op.upsert:
-            try:
-                await collection.insert_one(_inserted_document(op))
-                continue
-            except DuplicateKeyError:
-                pass
         try:
             await collection.update_one(op.filter, op.update, upsert=op.upsert)
         except DuplicateKeyError:
             continue  # the stored document is newer: its `_id` refused the upsert
-
-
-def _inserted_document(op: Update) -> dict[str, Any]:
-    """The document an upsert would create, for the operators the projections use."""
-    update = op.update
-    unsupported = set(update) - {"$set", "$setOnInsert", "$inc"}
-    if unsupported:
-        raise ValueError(f"cannot insert in place of {sorted(unsupported)}")
-    return {
-        "_id": op.filter["_id"],
-        **update.get("$setOnInsert", {}),
-        **update.get("$inc", {}),
-        **update.get("$set", {}),
-    }

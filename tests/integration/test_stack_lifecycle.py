@@ -1,8 +1,10 @@
 """A second, separate stack instance: `up` twice is harmless, `down` leaves no process behind."""
 
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ LIFECYCLE_ENV = {
     "UGC_SCHEMA_REGISTRY_URL": "http://127.0.0.1:28081/apis/ccompat/v7",
     "UGC_STACK_REGISTRY_MANAGEMENT_PORT": "29001",
     "UGC_MONGO_URL": "mongodb://127.0.0.1:27217/",
+    "UGC_MONGO_POSTGRES_URL": "postgresql://postgres@127.0.0.1:25432/ferretdb",
     "UGC_NGINX_PORT": "28000",
     "UGC_API_PORT": "28001",
 }
@@ -36,8 +39,10 @@ def _processes_mentioning(marker: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_up_twice_then_down_leaves_nothing(tmp_path, settings):
-    stack_dir = tmp_path / "stack"
+def test_up_twice_then_down_leaves_nothing(settings):
+    # In the project, not in pytest's private (0700) temporary folder: PostgreSQL runs as its
+    # own user, who must reach its data folder.
+    stack_dir = PROJECT_ROOT / f".stack-lifecycle-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         **LIFECYCLE_ENV,
@@ -57,12 +62,12 @@ def test_up_twice_then_down_leaves_nothing(tmp_path, settings):
         first = run("stack", "up")
         assert first.returncode == 0, first.stdout + first.stderr
         pids = sorted((stack_dir / "run").glob("*.pid"))
-        assert [p.stem for p in pids] == ["ferretdb", "kafka", "nginx", "registry"]
+        assert [p.stem for p in pids] == ["ferretdb", "kafka", "nginx", "postgres", "registry"]
         before = {p.stem: p.read_text() for p in pids}
 
         second = run("stack", "up")
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.count("already running") == 4
+        assert second.stdout.count("already running") == 5
         assert {p.stem: p.read_text() for p in sorted((stack_dir / "run").glob("*.pid"))} == before
 
         status = run("stack", "status")
@@ -71,6 +76,8 @@ def test_up_twice_then_down_leaves_nothing(tmp_path, settings):
             "kafka       4.4.0",
             "registry    3.3.3",
             "ferretdb    1.24.2",
+            "postgres    1",
+            "PostgreSQL 1",
             "chDB 26.",
         ):
             assert expected in status.stdout
@@ -79,3 +86,4 @@ def test_up_twice_then_down_leaves_nothing(tmp_path, settings):
     assert down.returncode == 0, down.stderr
     assert _processes_mentioning(str(stack_dir)) == []
     assert list((stack_dir / "run").glob("*.pid")) == []
+    shutil.rmtree(stack_dir)

@@ -1,0 +1,121 @@
+"""The worker's projection writer on the real FerretDB: concurrent batches, exact results.
+
+Each batch is written as concurrent per-document chains; these check that the guarantees at
+the top of sinks/mongo/projections.py survive it: the newest change wins (ties by event id),
+the film's length from another event of the batch is kept, `finished` sticks, watch time counts
+each viewing event once (redelivered batches, client retries), and the order of one document's
+updates within a batch is kept.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.init.mongo import init_mongo
+from sinks.mongo.client import mongo_client
+from sinks.mongo.documents import viewer_film_key
+from sinks.mongo.projections import (
+    FavouriteChange,
+    PositionChange,
+    ProjectionWriter,
+    RatingChange,
+    WatchedTime,
+)
+from ugc.settings import Settings
+
+T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
+FILMS = 40  # more documents than writes in flight, so chains really run side by side
+
+
+@pytest.fixture(scope="module")
+async def database(stack, settings: Settings) -> AsyncIterator[AsyncDatabase]:
+    test_settings = settings.model_copy(update={"mongo_db": f"test_writes_{uuid.uuid4().hex[:8]}"})
+    await init_mongo(test_settings)
+    client = mongo_client(test_settings)
+    yield client[test_settings.mongo_db]
+    await client.drop_database(test_settings.mongo_db)
+    await client.close()
+
+
+@pytest.fixture
+def writer(database, settings) -> ProjectionWriter:
+    return ProjectionWriter(database, settings.mongo_write_concurrency)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def test_a_viewing_batch_lands_exactly_once_whatever_its_order(database, writer):
+    user = uuid.uuid4()
+    films = [uuid.uuid4() for _ in range(FILMS)]
+    positions, watched = [], []
+    offset = 1000
+    for film in films:
+        # A play with the film's length, later heartbeats without it, one arriving late.
+        positions += [
+            PositionChange(user, film, 0, 6_000_000, at(0), uuid.uuid4()),
+            PositionChange(user, film, 5_800_000, None, at(30), uuid.uuid4()),
+            PositionChange(user, film, 10_000, None, at(10), uuid.uuid4()),
+        ]
+        for _ in range(3):
+            offset += 1
+            watched.append(WatchedTime(user, film, 20, uuid.uuid4(), offset))
+
+    await writer.apply_viewing(positions, watched)
+    await writer.apply_viewing(positions, watched)  # redelivered after a crash
+    retried = [WatchedTime(t.user_id, t.movie_id, t.seconds, t.event_id, t.offset + 10_000)
+               for t in watched[:3]]  # fmt: skip
+    await writer.apply_viewing([], retried)  # the client sent the first film's events again
+
+    for film in films:
+        doc = await database["progress"].find_one({"_id": viewer_film_key(user, film)})
+        assert doc is not None
+        assert doc["position_ms"] == 5_800_000
+        assert doc["duration_ms"] == 6_000_000
+        assert doc["finished"] is True
+        assert doc["watched_seconds"] == 60
+
+
+async def test_later_batches_only_move_forward(database, writer):
+    user, film = uuid.uuid4(), uuid.uuid4()
+    key = {"_id": viewer_film_key(user, film)}
+    low, high = sorted((uuid.uuid4(), uuid.uuid4()), key=str)
+    await writer.apply_viewing([PositionChange(user, film, 7, None, at(100), high)], [])
+    await writer.apply_viewing([PositionChange(user, film, 3, None, at(100), low)], [])  # tie
+    await writer.apply_viewing([PositionChange(user, film, 1, None, at(50), uuid.uuid4())], [])
+    doc = await database["progress"].find_one(key)
+    assert (doc["position_ms"], doc["finished"], doc["watched_seconds"]) == (7, False, 0)
+
+
+async def test_favourites_and_ratings_keep_the_newest_change_of_a_batch(database, writer):
+    user = uuid.uuid4()
+    films = [uuid.uuid4() for _ in range(FILMS)]
+    favourites, ratings = [], []
+    for film in films:
+        favourites += [
+            FavouriteChange(user, film, False, at(20), uuid.uuid4()),
+            FavouriteChange(user, film, True, at(10), uuid.uuid4()),
+        ]
+        ratings += [
+            RatingChange(user, film, 9, at(5), uuid.uuid4()),
+            RatingChange(user, film, 4, at(15), uuid.uuid4()),
+        ]
+    await writer.apply_favourites(favourites)
+    await writer.apply_favourites(favourites[1::2])  # an older change, redelivered alone
+    await writer.apply_user_ratings(ratings)
+    for film in films:
+        key = {"_id": viewer_film_key(user, film)}
+        assert (await database["favourites"].find_one(key))["active"] is False
+        assert (await database["user_ratings"].find_one(key))["score"] == 4
+
+
+async def test_film_totals_never_go_back(database, writer):
+    film = uuid.uuid4()
+    await writer.set_film_rating(film, 30, 4, offset=12)
+    await writer.set_film_rating(film, 10, 2, offset=7)  # from a worker that lost the film
+    doc = await database["film_ratings"].find_one({"_id": str(film)})
+    assert (doc["score_sum"], doc["score_count"], doc["offset"]) == (30, 4, 12)
