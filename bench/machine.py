@@ -34,6 +34,18 @@ def machine_line() -> str:
     )
 
 
+def machine_facts() -> dict[str, object]:
+    """The machine line's facts, for results a machine reads."""
+    return {
+        "date": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "memory_gib": round(memory_gib(), 1),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
 def replace_section(path: str, heading: str, body: str) -> None:
     """Write `## heading` + body into the markdown file, replacing that section if present."""
     try:

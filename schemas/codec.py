@@ -8,6 +8,8 @@ fails loudly instead of silently becoming a new version.
 import asyncio
 import io
 import struct
+from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import fastavro
@@ -44,6 +46,7 @@ class EventEncoder:
         self._client = registry_client(settings)
         self._schemas: dict[Family, LocalSchema] = {s.family: s for s in local_schemas(settings)}
         self._ids: dict[Family, int] = {}
+        self._encoders: dict[Family, Callable[[dict[str, Any]], bytes]] = {}
         self._lock = asyncio.Lock()
 
     async def schema_id(self, family: Family) -> int:
@@ -78,12 +81,29 @@ class EventEncoder:
             await self.schema_id(family)
 
     async def encode(self, family: Family, record: dict[str, Any]) -> bytes:
-        schema_id = await self.schema_id(family)
-        # The local schema is the registered one (check_version matched it), so it is the writer.
-        buffer = io.BytesIO()
-        buffer.write(struct.pack(">bI", MAGIC_BYTE, schema_id))
-        fastavro.schemaless_writer(buffer, self._schemas[family].schema.schema, record)
-        return buffer.getvalue()
+        return (await self.encoder_of(family))(record)
+
+    async def encoder_of(self, family: Family) -> Callable[[dict[str, Any]], bytes]:
+        """A function that encodes a record of `family`: resolved once, then no registry and
+        no awaiting per record (a batch encodes hundreds)."""
+        encoder = self._encoders.get(family)
+        if encoder is None:
+            schema_id = await self.schema_id(family)
+            # The local schema is the registered one (check_version matched it): the writer.
+            encoder = partial(
+                _encode,
+                struct.pack(">bI", MAGIC_BYTE, schema_id),
+                self._schemas[family].schema.schema,
+            )
+            self._encoders[family] = encoder
+        return encoder
+
+
+def _encode(header: bytes, schema: Any, record: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO(header)
+    buffer.seek(len(header))
+    fastavro.schemaless_writer(buffer, schema, record)
+    return buffer.getvalue()
 
 
 class EventDecoder:

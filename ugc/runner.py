@@ -1,5 +1,6 @@
 """`ugc run`: the API and the Faust worker in the foreground, on top of the local stack."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -27,14 +28,20 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def service_commands(settings: Settings) -> dict[str, list[str]]:
     bin_dir = f"{sys.prefix}/bin"
     return {
+        # uvicorn through ingest_api.serve: metrics summed over its workers, one refusal of
+        # insecure settings before any worker starts.
         "api": [
-            f"{bin_dir}/uvicorn",
+            f"{bin_dir}/python",
+            "-m",
+            "ingest_api.serve",
             "ingest_api.main:app_factory",
             "--factory",
             "--host",
             settings.api_host,
             "--port",
             str(settings.api_port),
+            "--workers",
+            str(api_workers(settings)),
             "--no-access-log",
             "--timeout-keep-alive",
             str(API_KEEPALIVE_TIMEOUT_S),
@@ -46,6 +53,11 @@ def service_commands(settings: Settings) -> dict[str, list[str]]:
         "worker": worker_command("streams.app"),
         "raw-events-worker": worker_command("streams.raw_app"),
     }
+
+
+def api_workers(settings: Settings) -> int:
+    """UGC_API_WORKERS, or one per core when it is 0."""
+    return settings.api_workers or os.cpu_count() or 1
 
 
 def worker_command(app: str, *extra: str) -> list[str]:

@@ -1,8 +1,11 @@
 """Liveness, readiness and Prometheus metrics."""
 
+import os
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from ingest_api.dependencies import EventLogDep, SettingsDep
 from ingest_api.errors import EDGE_RESPONSES, RETRY_AFTER, error_response
@@ -36,4 +39,9 @@ async def ready(event_log: EventLogDep, settings: SettingsDep) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
+    """This process's metrics; under `ingest_api.serve`, those of every worker, summed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -45,9 +45,18 @@ def epoch_millis(moment: datetime) -> int:
 
 
 def new_event_ids(count: int) -> list[str]:
-    """Random (version 4) UUIDs from one os.urandom call rather than one call per id."""
-    raw = os.urandom(16 * count)
-    return [str(UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * count, 16)]
+    """Random (version 4) UUIDs in their text form, from one os.urandom call: the version and
+    variant bits set on the bytes, the text cut from one hex string (uuid.UUID per id cost
+    more than validating the event)."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,10 +85,11 @@ def test_sigterm_to_ugc_run_stops_the_api_and_the_workers(stack, settings, api_p
             assert time.monotonic() < deadline, f"not started:\n{_log_tail(log)}"
             time.sleep(0.5)
 
-        # Reachable from this machine only (a default start: 127.0.0.1).
+        # Reachable from this machine only (a default start: 127.0.0.1). Helpers that listen
+        # on nothing (the resource tracker of uvicorn's worker processes) are fine.
         for child in children:
             hosts = {s.local[0] for s in listening_sockets_of(child.pid)}
-            assert hosts == {"127.0.0.1"}, (child.cmdline, hosts)
+            assert hosts <= {"127.0.0.1"}, (child.cmdline, hosts)
 
         os.kill(run.pid, signal.SIGTERM)  # that process only, as a supervisor does
         run.wait(timeout=STOP_TIMEOUT_S + 10)
