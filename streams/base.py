@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from faust.sensors import Sensor
 
+from streams import in_flight
 from ugc.events import DEAD_LETTER, RATINGS_BY_FILM, Family, topic_name
 from ugc.settings import Settings
 
@@ -80,6 +81,7 @@ def create_app(
         producer_linger_ms=settings.producer_linger_ms,
     )
     app.sensors.add(revocations)
+    in_flight.settle_before_handing_over(app, settings.worker_settle_writes_s)
     return app
 
 

@@ -33,6 +33,7 @@ from schema_registry.client.errors import ClientError
 from schema_registry.serializers.errors import SerializerError
 
 from schemas.codec import EventDecoder, registry_client
+from streams import in_flight
 from streams.base import family_of_topic, revocations
 from streams.health import ProgressWatch
 from streams.metrics import ABANDONED, DEAD_LETTERS, EVENTS, SINK_RETRIES
@@ -50,7 +51,7 @@ FAMILY_OF_TOPIC = family_of_topic(settings)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2299, 12, 31, tzinfo=UTC)
 MAX_WATCHED_SECONDS = 86_400
-LETTING_GO_POLL_S = 0.2  # how often a write in flight checks for a rebalance or shutdown
+LETTING_GO_POLL_S = 0.2  # how often a retry's backoff checks for a rebalance or shutdown
 
 
 class InvalidEvent(ValueError):
@@ -89,20 +90,19 @@ def letting_go(app: faust.App) -> bool:
 
 
 async def until_done(operation: Callable[[], Awaitable[T]], sink: str, app: faust.App) -> T:
-    """Run a sink write until it succeeds, backing off. Once the worker is letting its
-    partitions go, the write in flight is cancelled and `Abandoned` raised: a rebalance or a
-    shutdown never waits for a slow or hung store (the batch stays unacknowledged, so it is
-    redelivered, never lost; a half-applied batch is harmless, the sinks being idempotent)."""
+    """Run a sink write until it succeeds, backing off; raises `Abandoned` instead of retrying
+    once the worker is letting its partitions go (the batch stays unacknowledged, so it is
+    redelivered, never lost; a half-applied batch is harmless, the sinks being idempotent).
+
+    A write once sent is never cancelled, even when the agent is: the store would apply it
+    anyway, maybe after the partition's next owner wrote, and FerretDB applies an update by
+    reading and rewriting the whole document. Revocations and shutdowns wait for the writes in
+    flight instead (streams.in_flight), so the next owner starts after them."""
     delay = 0.1
     while True:
-        attempt = asyncio.ensure_future(operation())
-        while not attempt.done():
-            await asyncio.wait({attempt}, timeout=LETTING_GO_POLL_S)
-            if not attempt.done() and letting_go(app):
-                attempt.cancel()
-                raise Abandoned(f"{sink} write cancelled: rebalance or shutdown")
+        attempt = in_flight.track(asyncio.ensure_future(operation()))
         try:
-            return attempt.result()
+            return await asyncio.shield(attempt)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

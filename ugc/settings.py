@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     mongo_db: str = "ugc"
     # The API's bound on MongoDB (server selection and each read) before it answers 503.
     mongo_timeout_s: float = Field(default=2.0, gt=0)
+    # The PostgreSQL under the local FerretDB (the stack runs it there; `ugc init` adds the
+    # indexes FerretDB cannot create itself). Ignored when MONGO_URL is a real MongoDB.
+    mongo_postgres_url: str = "postgresql://postgres@127.0.0.1:5433/ferretdb"
+    # Most projection writes a worker process has in flight at once (FerretDB holds up to two
+    # PostgreSQL connections per write, from one pool of 50 for all workers and the API).
+    mongo_write_concurrency: int = Field(default=8, ge=1, le=16)
 
     # --- ClickHouse: a server over HTTP when the URL is set, else embedded chDB at the path ---
     clickhouse_url: str = ""
@@ -64,6 +70,8 @@ class Settings(BaseSettings):
     # --- HTTP API and the nginx in front of it ---
     api_host: str = "127.0.0.1"
     api_port: int = 8001
+    # uvicorn worker processes of the API in `ugc run`; 0: one per core.
+    api_workers: int = Field(default=0, ge=0)
     nginx_port: int = 8000
     nginx_body_limit: str = "1m"
     nginx_rate_limit: str = "2000r/s"
@@ -97,6 +105,7 @@ class Settings(BaseSettings):
     worker_data_dir: Path | None = None
     worker_session_timeout_s: float = Field(default=10.0, ge=6.0)
     worker_stall_after_s: float = Field(default=60.0, gt=0)
+    worker_settle_writes_s: float = Field(default=5.0, gt=0)
     worker_batch_max: int = Field(default=500, ge=1)
     worker_batch_within_s: float = Field(default=0.05, gt=0)
     clickhouse_batch_max: int = Field(default=5000, ge=1)
@@ -158,6 +167,10 @@ class Settings(BaseSettings):
     @property
     def mongo_host_port(self) -> tuple[str, int]:
         return _host_port(self.mongo_url, 27017)
+
+    @property
+    def postgres_host_port(self) -> tuple[str, int]:
+        return _host_port(self.mongo_postgres_url, 5432)
 
 
 def _host_port(url: str, default_port: int) -> tuple[str, int]:
