@@ -50,9 +50,19 @@ def service_commands(settings: Settings) -> dict[str, list[str]]:
         ],
         # Projections into MongoDB (several may run) and raw events into ClickHouse (one per
         # chDB folder): separate consumer groups, so neither waits for the other.
-        "worker": worker_command("streams.app"),
+        **{
+            f"worker-{n}" if n else "worker": worker_command(
+                "streams.app", "--web-port", str(projections_web_port(settings, n))
+            )
+            for n in range(settings.workers)
+        },
         "raw-events-worker": worker_command("streams.raw_app"),
     }
+
+
+def projections_web_port(settings: Settings, index: int) -> int:
+    """The web port of the index-th projections worker (0 is the first)."""
+    return settings.worker_web_port + 10 * index
 
 
 def api_workers(settings: Settings) -> int:

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # --- Kafka ---
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = "ugc"
-    kafka_partitions: int = Field(default=3, ge=1)
+    kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_min_insync_replicas: int = Field(default=1, ge=1)
     kafka_retention_ms: int = 7 * 24 * 3600 * 1000
@@ -100,6 +100,7 @@ class Settings(BaseSettings):
 
     # --- Faust worker ---
     worker_web_port: int = 6066
+    workers: int = Field(default=1, ge=1, le=64)
     worker_web_host: str = "127.0.0.1"
     raw_events_web_port: int = 6067
     worker_data_dir: Path | None = None
