@@ -101,7 +101,8 @@ async def test_events_show_up_in_the_read_api(api, settings):
     assert progress.json()["finished"] is False
     favourites = await eventually(
         lambda: _get(api, "/me/favourites", user, settings),
-        lambda r: r.status_code == 200 and r.json()["total"] == 2,
+        # The page and its total are two reads: wait until both show the second favourite.
+        lambda r: r.status_code == 200 and r.json()["total"] == len(r.json()["items"]) == 2,
     )
     assert [item["movie_id"] for item in favourites.json()["items"]] == [str(other), str(film)]
     rating = await eventually(
