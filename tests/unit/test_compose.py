@@ -71,6 +71,7 @@ def test_api_keeps_idle_connections_as_ugc_run_does():
     """nginx in compose renders the same configuration: uvicorn must outlast its keep-alive."""
     compose_api = COMPOSE["services"]["api"]["command"]
     local_api = service_commands(Settings(_env_file=None))["api"]
+    assert compose_api[:3] == ["python", "-m", "ingest_api.serve"], "metrics need the launcher"
     for option in ("--timeout-keep-alive", "--timeout-graceful-shutdown"):
         assert option in local_api
         assert compose_api[compose_api.index(option) + 1] == local_api[local_api.index(option) + 1]
