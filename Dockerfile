@@ -16,5 +16,5 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER ugc
 WORKDIR /home/ugc
-EXPOSE 8001 6066
+EXPOSE 8001 6066 6067
 CMD ["uvicorn", "ingest_api.main:app_factory", "--factory", "--host", "0.0.0.0", "--port", "8001", "--timeout-keep-alive", "75"]
