@@ -3,7 +3,7 @@
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ugc.settings import InsecureSettingsError, Settings
+from ugc.tokens import decode_claims, mint, verification_key
 
 VERIFIED_TOKENS_KEPT = 10_000
 
@@ -26,16 +27,9 @@ class Caller:
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         """Raises InsecureSettingsError for the public HS secret outside development."""
-        self._algorithm = settings.jwt_algorithm
-        if self._algorithm.startswith("HS"):
-            settings.require_private_jwt_secret()
-            self._key: str = settings.jwt_secret
-        elif settings.jwt_public_key_file is None:
-            raise ValueError(f"{self._algorithm} needs UGC_JWT_PUBLIC_KEY_FILE")
-        else:
-            self._key = settings.jwt_public_key_file.read_text()
-        self._audience = settings.jwt_audience or None
-        self._issuer = settings.jwt_issuer or None
+        settings.require_private_jwt_secret()
+        self._settings = settings
+        self._key = verification_key(settings)
         # A client sends the same token with every event; its signature is checked once and
         # the result kept until the token expires (bounded, oldest dropped first).
         self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
@@ -56,14 +50,7 @@ class TokenVerifier:
         return caller
 
     def _decode(self, token: str) -> tuple[Caller, float]:
-        claims = jwt.decode(
-            token,
-            self._key,
-            algorithms=[self._algorithm],
-            audience=self._audience,
-            issuer=self._issuer,
-            options={"require": ["sub", "exp"]},
-        )
+        claims = decode_claims(self._settings, token, self._key)
         try:
             caller = Caller(user_id=UUID(str(claims["sub"])))
         except ValueError as exc:
@@ -107,12 +94,4 @@ def mint_token(settings: Settings, user_id: UUID, ttl: timedelta) -> str:
         raise InsecureSettingsError(
             "tokens are minted in development only (UGC_ENVIRONMENT=development)"
         )
-    if not settings.jwt_algorithm.startswith("HS"):
-        raise ValueError("minting needs an HS algorithm and UGC_JWT_SECRET")
-    now = datetime.now(UTC)
-    claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + ttl}
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    return mint(settings, str(user_id), ttl)
