@@ -3,6 +3,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY ugc ugc
+COPY ugc_cli ugc_cli
 COPY ingest_api ingest_api
 COPY streams streams
 COPY schemas schemas

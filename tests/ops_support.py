@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner, Result
 
 from streams.base import PROJECTIONS_GROUP, RAW_EVENTS_GROUP
-from ugc.cli import app
 from ugc.settings import Settings
+from ugc_cli.main import app
 
 WORKER_GROUPS = (PROJECTIONS_GROUP, RAW_EVENTS_GROUP)
 

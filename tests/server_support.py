@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from ugc.runner import service_commands
 from ugc.settings import PROJECT_ROOT, Settings
+from ugc_cli.runner import service_commands
 
 
 class ApiServer:

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ugc.runner import worker_command
 from ugc.settings import PROJECT_ROOT, Settings
 from ugc.tokens import mint_analyst_token
+from ugc_cli.runner import worker_command
 
 T = TypeVar("T")
 

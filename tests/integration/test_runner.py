@@ -16,8 +16,8 @@ import pytest
 from infra.stack.process import wait_until
 from tests.net_support import listening_sockets_of
 from tests.proc_support import Proc, descendants, running
-from ugc.runner import STOP_TIMEOUT_S, service_commands
 from ugc.settings import PROJECT_ROOT, Settings
+from ugc_cli.runner import STOP_TIMEOUT_S, service_commands
 
 pytestmark = pytest.mark.slow
 

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from schemas.cli import schemas_app
 from schemas.tooling import ChangeKind, field_changes
 from ugc.events import SCHEMAS_DIR, Family, topic_name, value_subject
 from ugc.settings import Settings
+from ugc_cli.schemas import schemas_app
 
 NEW_FIELD = {
     "name": "device_kind",

@@ -5,8 +5,8 @@ import re
 import yaml
 
 from sinks.clickhouse.ddl import TABLES, VIEWS, ddl_statements
-from ugc.runner import service_commands
 from ugc.settings import PROJECT_ROOT, Settings
+from ugc_cli.runner import service_commands
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "compose.yaml").read_text())
 UGC_SERVICES = ("init", "api", "worker", "raw-events-worker", "nginx-config")

@@ -7,8 +7,8 @@ import pytest
 
 from infra.stack.nginx import render_nginx_conf
 from ingest_api.limits import parse_nginx_size
-from ugc.runner import service_commands
 from ugc.settings import Settings
+from ugc_cli.runner import service_commands
 
 
 def _conf(client_timeout_s: float = 10.0) -> str:

@@ -13,8 +13,8 @@ import pytest
 
 from ingest_api.auth import TokenVerifier, mint_token
 from ingest_api.main import create_app
-from ugc.runner import service_commands
 from ugc.settings import DEVELOPMENT_JWT_SECRET, PROJECT_ROOT, InsecureSettingsError, Settings
+from ugc_cli.runner import service_commands
 
 OWN_SECRET = "a-secret-of-the-auth-service-0123456789"
 

@@ -6,7 +6,7 @@ from aiokafka import ConsumerRecord
 
 from infra.ops.lag import lag_of
 from infra.ops.parked import Parked
-from ugc.ops_cli import _hex
+from ugc_cli.ops import _hex
 
 AT_MS = 1_790_000_000_000
 

@@ -7,10 +7,10 @@ from uuid import UUID
 import typer
 
 from infra.stack.process import StackError
-from schemas.cli import schemas_app
-from ugc.analytics_cli import analytics_app
-from ugc.ops_cli import consumer_group_lines, dlq_app, lag
 from ugc.settings import get_settings
+from ugc_cli.analytics import analytics_app
+from ugc_cli.ops import consumer_group_lines, dlq_app, lag
+from ugc_cli.schemas import schemas_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -142,12 +142,12 @@ def token(
 @app.command("run")
 def run_service() -> None:
     """Run the API and the Faust worker in the foreground (the stack must be up)."""
-    from ugc.runner import run_services
+    from ugc_cli.runner import run_services
 
     raise typer.Exit(run_services(get_settings(), typer.echo))
 
 
-app.command("lag")(lag)  # defined in ugc.ops_cli, beside `ugc dlq`
+app.command("lag")(lag)  # defined in ugc_cli.ops, beside `ugc dlq`
 
 if __name__ == "__main__":
     app()
