@@ -15,7 +15,7 @@ from infra.stack.process import StackError
 NGINX_PACKAGE = "nginx-light"
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
 # How long nginx keeps an idle connection to the API: less than uvicorn's keep-alive
-# (API_KEEPALIVE_TIMEOUT_S in ugc/runner.py), so uvicorn never closes one nginx may reuse.
+# (API_KEEPALIVE_TIMEOUT_S in ugc_cli/runner.py), so uvicorn never closes one nginx may reuse.
 UPSTREAM_KEEPALIVE_TIMEOUT_S = 60
 
 
