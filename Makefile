@@ -8,7 +8,7 @@ TEST_ENV := UGC_ENV_FILE=tests/stack.env
 # The benchmarks run their own stack too (bench/stack.env), started and stopped around them.
 BENCH_ENV := UGC_ENV_FILE=bench/stack.env
 
-.PHONY: install run stop status test lint format bench-ingest bench-pipeline clean
+.PHONY: install run stop status test lint format bench-ingest bench-pipeline clean chromium
 
 install: $(VENV)/.installed
 
@@ -35,9 +35,13 @@ stop:
 status:
 	$(UGC) stack status
 
-test: install
+test: install chromium
 	$(TEST_ENV) $(UGC) stack up
 	$(TEST_ENV) $(BIN)/pytest; status=$$?; $(TEST_ENV) $(UGC) stack down; exit $$status
+
+# The dashboard's test drives Debian's Chromium headless (Playwright downloads no browser).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 While the raw-events worker runs it owns the chDB folder, so the questions go to its web
 views; with no worker (or a ClickHouse server configured) they are asked directly.
+`ugc analytics dashboard` prints the link to the worker's dashboard page.
 """
 
 import json
@@ -23,12 +24,29 @@ analytics_app = typer.Typer(no_args_is_help=True, help="Watch-time analytics fro
 FROM = typer.Option(None, "--from", help="Start (ISO date/time, UTC); default 7 days ago.")
 TO = typer.Option(None, "--to", help="End, exclusive (ISO date/time, UTC); default now.")
 LIMIT = typer.Option(10, min=1, max=1000)
+# A working day at the dashboard; a link copied somewhere it should not be soon expires.
+DASHBOARD_TOKEN_TTL = timedelta(hours=8)
+
+
+def _worker_url(settings: Settings) -> str:
+    return f"http://{settings.worker_web_host}:{settings.raw_events_web_port}"
+
+
+def dashboard_url(settings: Settings) -> tuple[str, str]:
+    """The dashboard's link, carrying a fresh analyst token in its fragment (which browsers
+    never send, so it reaches no server log) when this machine may mint one; else the bare
+    link and why, and the analyst pastes a token from the auth service."""
+    url = f"{_worker_url(settings)}/dashboard"
+    try:
+        return f"{url}#token={mint_analyst_token(settings, DASHBOARD_TOKEN_TTL)}", ""
+    except ValueError as exc:  # production settings, or RS256: only the auth service mints
+        return url, f"no token in the link ({exc}); paste an analyst's token into the page"
 
 
 def _ask(
     settings: Settings, view: str, params: dict[str, str], direct: Callable[[Analytics], Any]
 ) -> Any:
-    url = f"http://{settings.worker_web_host}:{settings.raw_events_web_port}/analytics/{view}"
+    url = f"{_worker_url(settings)}/analytics/{view}"
     # The views answer analysts only; an operator's machine holds the signing secret.
     headers = {"Authorization": f"Bearer {mint_analyst_token(settings)}"}
     try:
@@ -101,3 +119,12 @@ def viewer_daily(
             lambda a: a.viewer_daily_watch_time(user, first, last),
         )
     )
+
+
+@analytics_app.command("dashboard")
+def dashboard() -> None:
+    """The dashboard's link, with an analyst token valid 8 hours (keep it to yourself)."""
+    url, caveat = dashboard_url(get_settings())
+    typer.echo(url)
+    if caveat:
+        typer.echo(caveat, err=True)

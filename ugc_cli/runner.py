@@ -12,6 +12,7 @@ import httpx
 from infra.stack.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_S
 from infra.stack.process import wait_until
 from ugc.settings import Settings
+from ugc_cli.analytics import dashboard_url
 
 Echo = Callable[[str], None]
 
@@ -119,6 +120,10 @@ def run_services(settings: Settings, echo: Echo) -> int:
         echo(
             f"Raw-events worker:  http://{settings.worker_web_host}:{settings.raw_events_web_port}/health"
         )
+        url, caveat = dashboard_url(settings)
+        echo(f"Analytics dashboard: {url}")
+        if caveat:
+            echo(f"  {caveat}")
         echo("Ctrl-C stops the API and the worker; `ugc stack down` stops the stack.")
         while not (exited := _exited(children)):
             time.sleep(0.5)

@@ -3,7 +3,8 @@
 Analytics are served here because this worker owns the chDB folder while it runs (one process
 may open it); `ugc analytics` asks these views, and opens chDB itself when no worker runs.
 They answer only to a bearer token with `"role": "analyst"` (401 without a valid token, 403
-for any other caller, a viewer included): they hold every viewer's history.
+for any other caller, a viewer included): they hold every viewer's history. The dashboard
+(`streams.raw.dashboard`) draws its charts from them.
 """
 
 import logging
@@ -30,6 +31,8 @@ install_operational_views(app, watch)
 # What ClickHouse's DateTime64 holds; a period outside it is the caller's mistake (422).
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2299, 12, 31, tzinfo=UTC)
+# A row per day: a longer period would be more rows than any chart can show.
+MAX_DAILY_PERIOD = timedelta(days=3660)
 
 
 class BadQuery(ValueError):
@@ -79,7 +82,16 @@ def _day(text: str, name: str) -> date:
 def _period(query: Any) -> Period:
     end = _moment(query["to"], "to") if "to" in query else datetime.now(UTC)
     start = _moment(query["from"], "from") if "from" in query else end - timedelta(days=7)
+    if start >= end:
+        raise BadQuery("from: not before to")
     return Period(max(start, EARLIEST), end)
+
+
+def _daily_period(query: Any) -> Period:
+    period = _period(query)
+    if period.end - period.start > MAX_DAILY_PERIOD:
+        raise BadQuery(f"from: a period of at most {MAX_DAILY_PERIOD.days} days")
+    return period
 
 
 def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
@@ -92,13 +104,19 @@ def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _user(query: Any) -> UUID:
+def _uuid(query: Any, name: str) -> UUID | None:
+    if not query.get(name):
+        return None
     try:
-        return UUID(query["user_id"])
-    except KeyError as exc:
-        raise BadQuery("user_id: required") from exc
+        return UUID(query[name])
     except ValueError as exc:
-        raise BadQuery("user_id: not a UUID") from exc
+        raise BadQuery(f"{name}: not a UUID") from exc
+
+
+def _user(query: Any) -> UUID:
+    if (user := _uuid(query, "user_id")) is None:
+        raise BadQuery("user_id: required")
+    return user
 
 
 async def _answer(
@@ -152,6 +170,40 @@ async def completion(self: View, request: Request) -> Response:
     def build() -> Callable[[Analytics], Any]:
         period, limit = _period(request.query), _int(request.query, "limit", 10, 1, 1000)
         return lambda a: a.completion_rate(period, limit)
+
+    return await _answer(self, request, build)
+
+
+@app.page("/analytics/watch-time-per-day")
+async def watch_time_per_day(self: View, request: Request) -> Response:
+    """Seconds watched per day of the period, of one film (`movie_id`) or all (the dashboard)."""
+
+    def build() -> Callable[[Analytics], Any]:
+        period, movie = _daily_period(request.query), _uuid(request.query, "movie_id")
+        return lambda a: a.watch_time_per_day(period, movie)
+
+    return await _answer(self, request, build)
+
+
+@app.page("/analytics/rating-distribution")
+async def rating_distribution(self: View, request: Request) -> Response:
+    """Viewers per score, of one film (`movie_id`) or all, from ratings given in the period."""
+
+    def build() -> Callable[[Analytics], Any]:
+        period, movie = _period(request.query), _uuid(request.query, "movie_id")
+        return lambda a: a.rating_distribution(period, movie)
+
+    return await _answer(self, request, build)
+
+
+@app.page("/analytics/events-per-minute")
+async def events_per_minute(self: View, request: Request) -> Response:
+    """Events received per minute and family over the last `minutes` (60; up to a day)."""
+
+    def build() -> Callable[[Analytics], Any]:
+        minutes = _int(request.query, "minutes", 60, 1, 1440)
+        end = datetime.now(UTC)
+        return lambda a: a.events_per_minute(Period(end - timedelta(minutes=minutes), end))
 
     return await _answer(self, request, build)
 
