@@ -15,7 +15,8 @@ from ingest_api.gateways.event_log import KafkaEventLog
 from ingest_api.limits import BodyLimits
 from ingest_api.logs import configure_logging
 from ingest_api.metrics import MetricsMiddleware
-from ingest_api.routes import events, operations, reads
+from ingest_api.routes import erasure, events, operations, reads
+from ingest_api.services.erasure import erasure_service
 from ingest_api.services.events import EventService
 from ingest_api.services.reads import ReadService
 from sinks.mongo.reads import ProjectionReads
@@ -40,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await projections.start()
         app.state.read_service = ReadService(projections)
         try:
-            yield
+            async with erasure_service(settings) as erasures:
+                app.state.erasure_service = erasures
+                yield
         finally:
             try:
                 await event_log.stop()
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(operations.router)
     app.include_router(reads.router)
+    app.include_router(erasure.router)
     return app
 
 

@@ -9,6 +9,7 @@ import typer
 from infra.stack.process import StackError
 from ugc.settings import get_settings
 from ugc_cli.analytics import analytics_app
+from ugc_cli.erase import erase
 from ugc_cli.ops import consumer_group_lines, dlq_app, lag
 from ugc_cli.schemas import schemas_app
 
@@ -148,6 +149,7 @@ def run_service() -> None:
 
 
 app.command("lag")(lag)  # defined in ugc_cli.ops, beside `ugc dlq`
+app.command("erase")(erase)  # ugc_cli.erase: a viewer's data, everywhere (GDPR)
 
 if __name__ == "__main__":
     app()

@@ -6,25 +6,29 @@ from schema_registry.client.errors import ClientError
 
 from infra.init.report import InitResult, Outcome
 from schemas.catalog import local_schemas
+from schemas.erasure import erasure_schema
+from ugc.erasure import SUBJECT as ERASURE_SUBJECT
 from ugc.settings import Settings
 
 
 def init_subjects(settings: Settings) -> list[InitResult]:
     client = SchemaRegistryClient(url=settings.schema_registry_url, timeout=httpx.Timeout(10.0))
     results = []
-    for local in local_schemas(settings):
-        registered = client.get_schema(local.subject)
+    subjects = [(local.subject, local.schema) for local in local_schemas(settings)]
+    subjects.append((ERASURE_SUBJECT, erasure_schema()))  # the erasure markers' record name
+    for subject, schema in subjects:
+        registered = client.get_schema(subject)
         if registered is None:
-            schema_id = client.register(local.subject, local.schema)
+            schema_id = client.register(subject, schema)
             results.append(
-                InitResult("registry", "subject", local.subject, Outcome.CREATED, f"id {schema_id}")
+                InitResult("registry", "subject", subject, Outcome.CREATED, f"id {schema_id}")
             )
-        elif client.check_version(local.subject, local.schema) is None:
+        elif client.check_version(subject, schema) is None:
             results.append(
                 InitResult(
                     "registry",
                     "subject",
-                    local.subject,
+                    subject,
                     Outcome.DIFFERS,
                     f"registry has v{registered.version}; see `ugc schemas check`",
                 )
@@ -34,12 +38,12 @@ def init_subjects(settings: Settings) -> list[InitResult]:
                 InitResult(
                     "registry",
                     "subject",
-                    local.subject,
+                    subject,
                     Outcome.EXISTED,
                     f"id {registered.schema_id}",
                 )
             )
-        results.append(_pin_compatibility(client, local.subject, settings.schema_compatibility))
+        results.append(_pin_compatibility(client, subject, settings.schema_compatibility))
     return results
 
 

@@ -8,13 +8,8 @@ records land on the same partitions as with any other Kafka client.
 from collections.abc import Sequence
 
 from aiokafka.partitioner import DefaultPartitioner
-from murmurhash2 import murmurhash2
 
-KAFKA_MURMUR2_SEED = 0x9747B28C
-
-
-def kafka_partition(key: bytes, partitions: int) -> int:
-    return (murmurhash2(key, KAFKA_MURMUR2_SEED) & 0x7FFFFFFF) % partitions
+from ugc.partitions import kafka_partition  # shared with the workers (erasure markers)
 
 
 def fast_default_partitioner(

@@ -113,4 +113,39 @@ class FilmRating(Document):
         indexes: list[IndexModel] = []
 
 
-DOCUMENT_MODELS: list[type[Document]] = [Progress, Favourite, UserRating, FilmRating]
+class ErasureRequest(Document):
+    """A viewer's erasure (GDPR) and the parts it waits for (ugc/erasure.py)."""
+
+    id: str | None = None  # type: ignore[assignment]  # the erasure id
+    user_id: UuidText
+    requested_at: datetime
+    expected: list[str]
+    failed: str | None = None  # why its markers were not all written: it never completes
+
+    class Settings:
+        name = "erasures"
+        indexes: list[IndexModel] = []
+
+
+class ErasurePart(Document):
+    """One part of an erasure, done. A document each, not a list in the request: the workers
+    report at the same time, and the local FerretDB rewrites a whole document per update (two
+    updates of one document at once lose one)."""
+
+    id: str | None = None  # type: ignore[assignment]  # "<erasure id> <part>"
+    erasure_id: str
+    part: str
+
+    class Settings:
+        name = "erasure_parts"
+        indexes = [IndexModel([("erasure_id", ASCENDING)], name="erasure")]
+
+
+DOCUMENT_MODELS: list[type[Document]] = [
+    Progress,
+    Favourite,
+    UserRating,
+    FilmRating,
+    ErasureRequest,
+    ErasurePart,
+]

@@ -5,7 +5,9 @@ from functools import partial
 from faust.types import EventT, StreamT
 
 from sinks.mongo.projections import FavouriteChange
+from streams.agents.erasure import erase_favourites
 from streams.app import app, favourites_topic, settings
+from streams.erasure import with_erasures
 from streams.messages import consume_batches, decode_all, until_done
 from streams.resources import projections
 from streams.web import watch
@@ -29,6 +31,6 @@ async def project_favourites(stream: StreamT) -> None:
         "favourites",
         settings.worker_batch_max,
         settings.worker_batch_within_s,
-        _project,
+        with_erasures(_project, erase_favourites),
         watch,
     )

@@ -20,7 +20,9 @@ from faust import Stream
 from faust.types import EventT, StreamT
 
 from sinks.mongo.projections import RatingChange
+from streams.agents.erasure import erase_film_ratings, forward_markers
 from streams.app import app, dead_letters, ratings_by_film_topic, ratings_topic, settings
+from streams.erasure import is_marker, with_erasures
 from streams.messages import (
     Abandoned,
     acknowledge,
@@ -57,7 +59,7 @@ async def rekey_ratings(stream: StreamT) -> None:
         "ratings_rekey",
         settings.worker_batch_max,
         settings.worker_batch_within_s,
-        _forward,
+        with_erasures(_forward, forward_markers),
         watch,
     )
 
@@ -128,6 +130,8 @@ async def _one_rating(event: EventT) -> bool:
 
 
 async def _project(event: EventT) -> None:
+    if is_marker(event):
+        return await erase_film_ratings(ratings_state, event)
     decoded = await decode_all([event], app)
     if not decoded:
         return

@@ -7,7 +7,9 @@ from functools import partial
 from faust.types import EventT, StreamT
 
 from sinks.mongo.projections import PositionChange, WatchedTime
+from streams.agents.erasure import erase_progress
 from streams.app import app, progress_topics, settings
+from streams.erasure import with_erasures
 from streams.messages import Abandoned, consume_batches, decode_all, until_done
 from streams.resources import projections
 from streams.web import watch
@@ -50,7 +52,7 @@ async def project_viewing(stream: StreamT) -> None:
         "viewing",
         settings.worker_batch_max,
         settings.worker_batch_within_s,
-        _project,
+        with_erasures(_project, erase_progress),
         watch,
     )
 

@@ -7,9 +7,11 @@ from typing import Any
 
 from faust.types import EventT, StreamT
 
+from streams.erasure import with_erasures
 from streams.messages import consume_batches, decode_all, until_done
 from streams.metrics import SINK_SECONDS
 from streams.raw.clickhouse import clickhouse
+from streams.raw.erasure import erase_raw_events
 from streams.raw.web import watch
 from streams.raw_app import all_event_topics, app, dead_letters, settings
 from ugc.events import Family
@@ -31,6 +33,6 @@ async def store_raw_events(stream: StreamT) -> None:
         "clickhouse",
         settings.clickhouse_batch_max,
         settings.clickhouse_flush_s,
-        _store,
+        with_erasures(_store, erase_raw_events),
         watch,
     )
