@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from infra.ops.kafka import KafkaGateway
 from infra.ops.lag import partition_lags, worker_topics
@@ -31,7 +32,11 @@ def group_partitions(settings: Settings) -> dict[str, list[TopicPartition]]:
 @dataclass(frozen=True)
 class LagSample:
     at: float  # epoch seconds
-    lag: int  # events of the event topics not yet committed by the group
+    groups: dict[str, int]  # per group: events of its topics it has not committed yet
+
+    @property
+    def lag(self) -> int:
+        return sum(self.groups.values())
 
 
 class LagProbe:
@@ -49,10 +54,10 @@ class LagProbe:
         await self._kafka.close()
 
     async def sample(self) -> LagSample:
-        lag = 0
+        groups = {}
         for group, partitions in self._partitions.items():
-            lag += sum(p.lag for p in await partition_lags(self._kafka, group, partitions))
-        return LagSample(time.time(), lag)
+            groups[group] = sum(p.lag for p in await partition_lags(self._kafka, group, partitions))
+        return LagSample(time.time(), groups)
 
 
 async def wait_group_empty(settings: Settings, group: str, timeout_s: float = 90.0) -> None:
@@ -62,8 +67,11 @@ async def wait_group_empty(settings: Settings, group: str, timeout_s: float = 90
     try:
         deadline = time.monotonic() + timeout_s
         while True:
-            described = await admin.describe_consumer_groups([group])
-            state = described[0].groups[0][2]
+            try:
+                described = await admin.describe_consumer_groups([group])
+                state = described[0].groups[0][2]
+            except GroupCoordinatorNotAvailableError:  # a new broker creates the offsets topic
+                state = "no coordinator yet"
             if state in ("Empty", "Dead") or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1.0)

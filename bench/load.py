@@ -28,44 +28,46 @@ LATE_START_S = 0.2  # started later than that: the schedule begins when the proc
 
 @dataclass
 class Sent:
-    kind: str
+    kind: str  # the route: position, viewing, favourites, ratings
     event_id: str
     movie_id: str
-    due: float
+    due: float  # seconds after the start, then (once scheduled) epoch seconds
     sent: float = 0.0
     answered: float = 0.0
     status: int = 0  # 0: no HTTP answer (connection error or timeout)
+    user: str = ""  # the viewer (bench/viewers.py); empty: the one of BENCH_TOKEN
+    fields: dict[str, Any] | None = None  # the body besides event_id and movie_id
 
 
 def body(event: Sent) -> bytes:
-    if event.kind == "position":
-        payload = {"event_id": event.event_id, "movie_id": event.movie_id, "position_ms": 1000}
+    if event.fields is not None:
+        values = event.fields
+    elif event.kind == "position":
+        values = {"position_ms": 1000}
     else:
-        payload = {"event_id": event.event_id, "movie_id": event.movie_id, "watched_seconds": 30}
-    return json.dumps(payload).encode()
+        values = {"watched_seconds": 30}
+    return json.dumps({"event_id": event.event_id, "movie_id": event.movie_id, **values}).encode()
 
 
-def plan(count: int) -> list[Sent]:
+def plan(rate: float, seconds: float) -> list[Sent]:
     return [
         Sent(
             kind="position" if i % 2 == 0 else "viewing",
             event_id=str(uuid.uuid4()),
             movie_id=str(uuid.uuid4()),
-            due=0.0,
+            due=i / rate,
         )
-        for i in range(count)
+        for i in range(round(rate * seconds))
     ]
 
 
-def schedule(events: list[Sent], start: float, rate: float) -> None:
-    for i, event in enumerate(events):
-        event.due = start + i / rate
-
-
-async def post(session: aiohttp.ClientSession, event: Sent) -> None:
+async def post(
+    session: aiohttp.ClientSession, event: Sent, headers: dict[str, str] | None = None
+) -> None:
     event.sent = time.time()
     try:
-        async with session.post(f"/api/v1/events/{event.kind}", data=body(event)) as reply:
+        url = f"/api/v1/events/{event.kind}"
+        async with session.post(url, data=body(event), headers=headers) as reply:
             await reply.read()
             event.status = reply.status
     except (aiohttp.ClientError, TimeoutError):
@@ -83,14 +85,15 @@ async def warm(session: aiohttp.ClientSession) -> None:
     await asyncio.gather(*(one() for _ in range(WARM_CONNECTIONS)))
 
 
-async def drive(session: aiohttp.ClientSession, events: list[Sent]) -> None:
+async def drive(session: aiohttp.ClientSession, events: list[Sent], tokens: dict[str, str]) -> None:
     """Send each event when due; a full window delays the next ones (they count as late)."""
     window = asyncio.Semaphore(IN_FLIGHT)
     tasks: set[asyncio.Task[None]] = set()
 
     async def bounded(event: Sent) -> None:
         try:
-            await post(session, event)
+            token = tokens.get(event.user)
+            await post(session, event, {"Authorization": f"Bearer {token}"} if token else None)
         finally:
             window.release()
 
@@ -105,8 +108,15 @@ async def drive(session: aiohttp.ClientSession, events: list[Sent]) -> None:
     await asyncio.gather(*tasks)
 
 
-async def run(url: str, token: str, rate: float, seconds: float, start_at: float) -> dict[str, Any]:
-    events = plan(round(rate * seconds))  # ids made before the clock starts
+async def run(
+    url: str,
+    token: str,
+    events: list[Sent],
+    start_at: float,
+    tokens: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Send `events` (due in seconds from the start; ids made before the clock starts) with
+    `token`, or the token of their `user` from `tokens`."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -117,17 +127,21 @@ async def run(url: str, token: str, rate: float, seconds: float, start_at: float
         if start_at > time.time():
             await asyncio.sleep(start_at - time.time())
         start = start_at if time.time() - start_at < LATE_START_S else time.time()
-        schedule(events, start, rate)
-        await drive(s, events)
-    return {"rate": rate, "seconds": seconds, "start": start, "events": [asdict(e) for e in events]}
+        for event in events:
+            event.due += start
+        await drive(s, events, tokens or {})
+    return {"start": start, "events": [asdict(e) for e in events]}
+
+
+def write(out: str, result: dict[str, Any]) -> None:
+    with open(out, "w") as file:
+        json.dump(result, file)
 
 
 def main() -> None:
     url, rate, seconds, start_at, out = sys.argv[1:6]
-    token = os.environ["BENCH_TOKEN"]
-    result = uvloop.run(run(url, token, float(rate), float(seconds), float(start_at)))
-    with open(out, "w") as file:
-        json.dump(result, file)
+    events = plan(float(rate), float(seconds))
+    write(out, uvloop.run(run(url, os.environ["BENCH_TOKEN"], events, float(start_at))))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,24 @@
-"""`make bench-pipeline`: how fresh the pipeline's outputs are, and what rate it sustains.
+"""`make bench-pipeline`: what the pipeline sustains on 1,000,000-document projections.
 
 Runs against its own stack instance (UGC_ENV_FILE=bench/stack.env: folder .stack-bench, its own
 ports), which the Makefile target starts before and stops after. One uvicorn worker serves the
-API and the real Faust worker consumes; the load comes from bench/load.py in a process of its
-own, open loop, single events, each with a film of its own so that it is one MongoDB document
-and one ClickHouse row.
+API; BENCH_PROJECTION_WORKERS projections workers and one raw-events worker consume. Phases:
 
-1. Freshness: BENCH_RATE events/s (500) for BENCH_SECONDS (30). Per accepted event, the delay
-   from its 202 (as the load process received it) to the moment it is visible
-   - in the read API: when the worker's MongoDB update of its `progress` document was answered
-     (bench/worker.py logs that; the read API serves that document as it is, which a sample of
-     GET /api/v1/me/progress/{movie_id} confirms);
-   - in ClickHouse: when a query through the worker's /analytics/viewer-ingested view first
-     returned its row (polled every POLL_S).
-   Both are times by which the event certainly was visible, so a delay is never understated;
-   the moment the write started (MongoDB) or the row's ingested_at (ClickHouse) bound it from
-   below. An event not visible DEADLINE_S after the last 202 counts as never seen.
-2. Highest sustained rate: BENCH_STEPS events/s, BENCH_STEP_S (20) each, up from the lowest
-   until the first step that is not sustained: the load falls short of the rate, or the consumer
-   lag of the worker's group grew from the middle of the step to its end.
+0. Preload BENCH_DOCS (1,000,000) `progress` documents (bench/preload.py; kept in the stack
+   folder, so only the first run pays for it).
+1. Write cost by collection size, side by side: the worker's batch writes on 1,000 and on
+   1,000,000 documents (bench/projection_writes.py). Its writes/s is the ceiling of the
+   projections: what the store takes with nothing else running.
+2. The viewer ladder (bench/ladder.py): BENCH_VIEWERS concurrent viewers (heartbeat every
+   10 s, viewing time every minute, now and then a favourite or a rating: bench/viewers.py),
+   BENCH_STEP_S each, until no group keeps up. Per group the highest sustained rate; the most
+   viewers whose resume points stay fresh (p99 <= 1 s); CPU per event of each process and
+   where the projections worker's goes (py-spy).
+3. Freshness at 500 events/s and at 80% of the highest sustained rate (bench/freshness.py):
+   202 -> readable in the read API, 202 -> in ClickHouse.
 
-Each phase starts from the same state: the group's offsets moved to the end of the topics (no
-backlog of an earlier run) and the MongoDB projections emptied. Results go to docs/benchmarks.md.
+Each of phases 2 and 3 starts with fresh workers whose groups begin at the end of the topics
+(no backlog of an earlier phase). Results: docs/benchmarks.md and docs/benchmarks/pipeline.json.
 """
 
 import asyncio
@@ -29,138 +26,63 @@ import json
 import logging
 import math
 import os
-import random
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
-
-from bench.kafka_lag import LagProbe, LagSample, skip_to_end
-from bench.machine import machine_line, replace_section
-from bench.services import Workers, api_url, start_api, start_worker, worker_url
+from bench.cpu import stack_pids
+from bench.freshness import (
+    DEADLINE_S,
+    POLL_S,
+    PROBE_RATE,
+    SECONDS,
+    Freshness,
+    measure_freshness,
+    run_load,
+)
+from bench.kafka_lag import LagProbe, skip_to_end
+from bench.ladder import (
+    DOCS,
+    GROUPS,
+    GROWTH_TOLERANCE_S,
+    IDLE_S,
+    MIN_ACHIEVED,
+    RESUME_TARGET_S,
+    STEP_S,
+    ViewerStep,
+    idle_cpu,
+    run_step,
+)
+from bench.machine import machine_facts, machine_line, replace_section
+from bench.measures import Delays, WriteLog, bench_dir, load_average, seconds_text
+from bench.preload import preload
+from bench.projection_writes import WriteCost, write_costs
+from bench.pyspy import OTHER, STAGES
+from bench.services import Service, Workers, start_api, start_worker
+from bench.viewers import events_per_viewer_s
 from infra.stack.manager import Stack
-from ingest_api.auth import mint_token
-from sinks.mongo.client import mongo_client
-from sinks.mongo.documents import Progress
-from sinks.mongo.projections import VIEWING_SEEN
+from streams.base import PROJECTIONS_GROUP
 from ugc.settings import PROJECT_ROOT, Settings, get_settings
-from ugc.tokens import mint_analyst_token
 
 RATE = float(os.environ.get("BENCH_RATE", "500"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
-STEPS = [
-    float(r) for r in os.environ.get("BENCH_STEPS", "10,25,50,100,250,500,1000,2000").split(",")
-]
-STEP_S = float(os.environ.get("BENCH_STEP_S", "20"))
-DEADLINE_S = float(os.environ.get("BENCH_DEADLINE_S", "20"))
+VIEWER_STEPS = "500,1000,2000,3000,4000,6000,8000,12000,16000"
+VIEWERS = [int(n) for n in os.environ.get("BENCH_VIEWERS", VIEWER_STEPS).split(",")]
+# The ladder runs once per count: one worker process or several (Python uses one core each).
+PROJECTION_WORKERS = [int(n) for n in os.environ.get("BENCH_PROJECTION_WORKERS", "1,2").split(",")]
+SMALL = 1000  # the "empty" collection the write cost is compared with
 WARM_RATE, WARM_S = 50.0, 4.0  # schema caches, connections, the chDB folder: opened before
-POLL_S = 0.25  # ClickHouse polling period: the resolution of its upper bound
-LAG_EVERY_S = 0.25
-SAMPLE_READS = 10
-GROWTH_TOLERANCE_S = 0.5  # lag may grow by this many seconds of load within a sustained step
-MIN_ACHIEVED = 0.95  # share of the offered rate the API must accept for a step to count
-MONGO_TARGET_S = 1.0
 RESULTS = PROJECT_ROOT / "docs" / "benchmarks.md"
+JSON_RESULTS = PROJECT_ROOT / "docs" / "benchmarks" / "pipeline.json"
 BENCH_DIR = ".stack-bench"
 COMMAND = "make bench-pipeline"
-NEVER = math.inf
-Event = dict[str, Any]  # one line of bench/load.py's output
-
-
-# --- load ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Load:
-    rate: float
-    seconds: float
-    start: float
-    events: list[Event]
-
-    @property
-    def accepted(self) -> list[Event]:
-        return [e for e in self.events if e["status"] == 202]
-
-    @property
-    def errors(self) -> int:
-        return len(self.events) - len(self.accepted)
-
-    @property
-    def achieved(self) -> float:
-        """Accepted events per second over the time it took to get them accepted."""
-        last = max((e["answered"] for e in self.accepted), default=self.start)
-        return len(self.accepted) / max(self.seconds, last - self.start)
-
-    def latency(self, q: float) -> float:
-        return percentile([e["answered"] - e["sent"] for e in self.events], q)
-
-
-async def run_load(settings: Settings, user: uuid.UUID, rate: float, seconds: float) -> Load:
-    """bench/load.py in its own process; starts 1.5 s from now (imports, connections)."""
-    out = bench_dir(settings) / f"load-{rate:g}-{user}.json"
-    token = mint_token(settings, user, timedelta(hours=1))
-    start_at = time.time() + 1.5
-    argv = ["-m", "bench.load", api_url(settings), str(rate), str(seconds), str(start_at), str(out)]
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, *argv, cwd=PROJECT_ROOT, env={**os.environ, "BENCH_TOKEN": token}
-    )
-    if await child.wait() != 0:
-        raise RuntimeError(f"the load generator failed (exit {child.returncode})")
-    data = json.loads(out.read_text())
-    out.unlink()
-    return Load(rate, seconds, data["start"], data["events"])
-
-
-# --- statistics ---------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank; NEVER (an event not seen) sorts last."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-@dataclass(frozen=True)
-class Delays:
-    p50: float
-    p99: float
-    max: float
-    never: int
-    count: int
-
-    @classmethod
-    def of(cls, values: list[float]) -> "Delays":
-        return cls(
-            percentile(values, 0.50),
-            percentile(values, 0.99),
-            max(values, default=math.nan),
-            sum(v == NEVER for v in values),
-            len(values),
-        )
-
-
-def seconds_text(value: float) -> str:
-    if value == NEVER:
-        return "never"
-    return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-# --- the stack, the worker, the sinks -----------------------------------------------------
+TARGET_RATE = 2000.0
+WRITE_COST_RATIO = 2.0
 
 
 def bench_settings() -> Settings:
-    """The bench stack's settings; never another stack's, whose data this would wipe."""
+    """The bench stack's settings; never another stack's, whose data this would change."""
     os.environ.setdefault("UGC_ENV_FILE", str(PROJECT_ROOT / "bench" / "stack.env"))
     settings = get_settings()
     if settings.stack_dir.name != BENCH_DIR:
@@ -171,47 +93,33 @@ def bench_settings() -> Settings:
     return settings
 
 
-def bench_dir(settings: Settings) -> Path:
-    path = settings.stack_dir / "bench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+class Phase:
+    """Fresh workers for a phase: their groups start at the end of the topics, and their
+    progress writes go to a new log."""
 
+    def __init__(self, settings: Settings, name: str, projections: int) -> None:
+        self.settings, self.projections = settings, projections
+        self.log = bench_dir(settings) / f"writes-{name}.log"
+        self.name = name
+        self.workers: Workers | None = None
 
-async def reset_pipeline(settings: Settings) -> None:
-    """With the worker stopped: skip what earlier runs left in Kafka, empty the projections."""
-    await skip_to_end(settings)
-    client = mongo_client(settings)
-    try:
-        database = client[settings.mongo_db]
-        for name in (Progress.Settings.name, VIEWING_SEEN):
-            await database[name].delete_many({})
-    finally:
-        await client.close()
+    async def __aenter__(self) -> "Phase":
+        await skip_to_end(self.settings)
+        self.log.unlink(missing_ok=True)
+        log = bench_dir(self.settings) / f"worker-{self.name}.log"
+        self.workers = await asyncio.to_thread(
+            start_worker, self.settings, log, self.log, self.projections
+        )
+        return self
 
-
-async def count_progress(settings: Settings) -> int:
-    client = mongo_client(settings)
-    try:
-        return int(await client[settings.mongo_db][Progress.Settings.name].count_documents({}))
-    finally:
-        await client.close()
-
-
-async def worker_up(
-    settings: Settings, name: str, user: uuid.UUID | None, write_log: Path | None
-) -> Workers:
-    log = bench_dir(settings) / f"worker-{name}.log"
-    return await asyncio.to_thread(start_worker, settings, log, user, write_log)
-
-
-async def sample_lag(probe: LagProbe, samples: list[LagSample], stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        samples.append(await probe.sample())
-        await asyncio.sleep(LAG_EVERY_S)
+    async def __aexit__(self, *exc: object) -> None:
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.stop)
+        self.log.unlink(missing_ok=True)
 
 
 async def warm_up(settings: Settings, probe: LagProbe) -> None:
-    """A little load from another viewer, then wait (bounded) until the worker caught up."""
+    """A little load from another viewer, then wait (bounded) until the workers caught up."""
     await run_load(settings, uuid.uuid4(), WARM_RATE, WARM_S)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -220,244 +128,101 @@ async def warm_up(settings: Settings, probe: LagProbe) -> None:
         await asyncio.sleep(0.5)
 
 
-def read_write_log(path: Path) -> dict[str, tuple[float, float]]:
-    """movie_id -> (update sent, update answered) of its first successful progress write."""
-    writes: dict[str, tuple[float, float]] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            movie, sent, answered = line.split()
-            writes.setdefault(movie, (float(sent), float(answered)))
-    return writes
-
-
-@dataclass
-class ClickHouseWatch:
-    """Polls the worker's view for the viewer's rows: event_id -> first seen, ingested_at."""
-
-    settings: Settings
-    user: uuid.UUID
-    since: float
-    seen: dict[str, float] = field(default_factory=dict)
-    ingested: dict[str, float] = field(default_factory=dict)
-    failures: int = 0
-
-    async def run(self, stop: asyncio.Event) -> None:
-        url = f"{worker_url(self.settings)}/analytics/viewer-ingested"
-        analyst = {"Authorization": f"Bearer {mint_analyst_token(self.settings)}"}
-        async with httpx.AsyncClient(timeout=10, headers=analyst) as client:
-            while not stop.is_set():
-                await self.poll(client, url)
-                await asyncio.sleep(POLL_S)
-
-    async def poll(self, client: httpx.AsyncClient, url: str) -> None:
-        since = datetime.fromtimestamp(self.since, UTC).isoformat()
-        params = {"user_id": str(self.user), "since": since, "limit": "100000"}
-        try:
-            response = await client.get(url, params=params)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:  # a slow answer only delays what the next poll sees
-            self.failures += 1
-            print(f"clickhouse poll failed: {exc!r}", flush=True)
-            return
-        answered = time.time()  # the rows were there by now
-        for row in response.json():
-            at = datetime.fromisoformat(row["ingested_at"]).timestamp()
-            self.seen.setdefault(row["event_id"], answered)
-            self.ingested[row["event_id"]] = min(at, self.ingested.get(row["event_id"], at))
-            # The worker inserts one batch at a time, so later rows carry later stamps; the
-            # margin only keeps the next query safe should that ever change.
-            self.since = max(self.since, at - 0.5)
-
-
-# --- phase 1: freshness -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Freshness:
-    load: Load
-    mongo: Delays  # 202 -> update answered (upper bound)
-    mongo_started: Delays  # 202 -> update sent (lower bound)
-    mongo_write_p50: float
-    mongo_applied_per_s: float
-    clickhouse: Delays  # 202 -> first poll that returned the row (upper bound)
-    clickhouse_ingested: Delays  # 202 -> ingested_at (lower bound)
-    reads_ok: int
-    reads_checked: int
-    lag_at_end: int
-    documents: int
-    poll_failures: int
-
-
-async def freshness_phase(settings: Settings) -> Freshness:
-    user = uuid.uuid4()
-    write_log = bench_dir(settings) / f"writes-{user}.log"
-    await reset_pipeline(settings)
-    worker = await worker_up(settings, "freshness", user, write_log)
-    try:
-        async with LagProbe(settings) as probe:
-            await warm_up(settings, probe)
-            return await measure_freshness(settings, user, write_log, probe)
-    finally:
-        await asyncio.to_thread(worker.stop)
-        write_log.unlink(missing_ok=True)
-
-
-async def measure_freshness(
-    settings: Settings, user: uuid.UUID, write_log: Path, probe: LagProbe
-) -> Freshness:
-    stop = asyncio.Event()
-    watch = ClickHouseWatch(settings, user, since=time.time() - 2)
-    polling = asyncio.create_task(watch.run(stop))
-    try:
-        load = await run_load(settings, user, RATE, SECONDS)
-        lag_at_end = (await probe.sample()).lag
-        writes = await wait_until_visible(load, write_log, watch)
-    finally:
-        stop.set()
-        await polling
-    reads = await check_reads(settings, user, load, writes)
-    return summarise(load, writes, watch, reads, lag_at_end, await count_progress(settings))
-
-
-async def wait_until_visible(
-    load: Load, write_log: Path, watch: ClickHouseWatch
-) -> dict[str, tuple[float, float]]:
-    """Until every accepted event is in both sinks, or DEADLINE_S after the last 202."""
-    deadline = max((e["answered"] for e in load.events), default=time.time()) + DEADLINE_S
-    while True:
-        writes = read_write_log(write_log)
-        in_mongo = all(e["movie_id"] in writes for e in load.accepted)
-        in_clickhouse = all(e["event_id"] in watch.seen for e in load.accepted)
-        if (in_mongo and in_clickhouse) or time.time() > deadline:
-            return writes
-        await asyncio.sleep(0.5)
-
-
-def summarise(
-    load: Load,
-    writes: dict[str, tuple[float, float]],
-    watch: ClickHouseWatch,
-    reads: tuple[int, int],
-    lag_at_end: int,
-    documents: int,
-) -> Freshness:
-    accepted = load.accepted
-    mine = [writes[e["movie_id"]] for e in accepted if e["movie_id"] in writes]
-    span = max((a for _, a in mine), default=0) - min((s for s, _ in mine), default=0)
-    return Freshness(
-        load=load,
-        mongo=Delays.of([after(writes, 1, e) for e in accepted]),
-        mongo_started=Delays.of([after(writes, 0, e) for e in accepted]),
-        mongo_write_p50=percentile([a - s for s, a in mine], 0.5),
-        mongo_applied_per_s=len(mine) / span if span > 0 else math.nan,
-        clickhouse=Delays.of([since_202(watch.seen, e) for e in accepted]),
-        clickhouse_ingested=Delays.of([since_202(watch.ingested, e) for e in accepted]),
-        reads_ok=reads[0],
-        reads_checked=reads[1],
-        lag_at_end=lag_at_end,
-        documents=documents,
-        poll_failures=watch.failures,
-    )
-
-
-def after(writes: dict[str, tuple[float, float]], which: int, event: Event) -> float:
-    """From the 202 to the write's start (which=0) or answer (1); NEVER if not written."""
-    write = writes.get(event["movie_id"])
-    return NEVER if write is None else write[which] - event["answered"]
-
-
-def since_202(times: dict[str, float], event: Event) -> float:
-    at = times.get(event["event_id"])
-    return NEVER if at is None else at - event["answered"]
-
-
-async def check_reads(
-    settings: Settings, user: uuid.UUID, load: Load, writes: dict[str, tuple[float, float]]
-) -> tuple[int, int]:
-    """The read API serves what the worker wrote: a sample of written events, read back."""
-    written = [e for e in load.accepted if e["movie_id"] in writes]
-    sample = random.Random(0).sample(written, min(SAMPLE_READS, len(written)))
-    headers = {"Authorization": f"Bearer {mint_token(settings, user, timedelta(hours=1))}"}
-    ok = 0
-    async with httpx.AsyncClient(base_url=api_url(settings), headers=headers, timeout=10) as c:
-        for event in sample:
-            response = await c.get(f"/api/v1/me/progress/{event['movie_id']}")
-            body = response.json() if response.status_code == 200 else {}
-            field_, value = (
-                ("position_ms", 1000) if event["kind"] == "position" else ("watched_seconds", 30)
-            )
-            ok += body.get(field_) == value
-    return ok, len(sample)
-
-
-# --- phase 2: the highest sustained rate --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Step:
-    load: Load
-    lag_mid: float  # mean lag over the second quarter of the step
-    lag_end: float  # mean lag over the last quarter
-
-    @property
-    def growth_per_s(self) -> float:
-        return (self.lag_end - self.lag_mid) / (self.load.seconds / 2)
-
-    @property
-    def lag_steady(self) -> bool:
-        return self.lag_end - self.lag_mid <= GROWTH_TOLERANCE_S * self.load.rate + 10
-
-    @property
-    def rate_held(self) -> bool:
-        return self.load.errors == 0 and self.load.achieved >= MIN_ACHIEVED * self.load.rate
-
-    @property
-    def sustained(self) -> bool:
-        return self.lag_steady and self.rate_held
-
-
-async def ladder_phase(settings: Settings) -> list[Step]:
-    await reset_pipeline(settings)
-    worker = await worker_up(settings, "ladder", None, None)
-    steps: list[Step] = []
-    try:
-        async with LagProbe(settings) as probe:
-            await warm_up(settings, probe)
-            for rate in STEPS:
-                steps.append(await run_step(settings, probe, rate))
-                if not steps[-1].sustained:
-                    break
-    finally:
-        await asyncio.to_thread(worker.stop)
+async def ladder_phase(settings: Settings, api: Service, projections: int) -> list[ViewerStep]:
+    steps: list[ViewerStep] = []
+    phase = Phase(settings, f"ladder-{projections}", projections)
+    async with phase, LagProbe(settings) as probe:
+        assert phase.workers is not None
+        pids = {"api": api.process.pid, **phase.workers.pids(), **stack_pids(settings)}
+        profiled = [s.process.pid for s in phase.workers.projections]
+        writes = WriteLog(phase.log)
+        await warm_up(settings, probe)
+        idle = await idle_cpu(pids)
+        for viewers in VIEWERS:
+            step = await run_step(settings, probe, viewers, pids, writes, profiled, idle)
+            steps.append(step)
+            if not step.rate_held or not any(step.sustained(g) for g in GROUPS):
+                break
     return steps
 
 
-async def run_step(settings: Settings, probe: LagProbe, rate: float) -> Step:
-    stop, samples = asyncio.Event(), list[LagSample]()
-    sampler = asyncio.create_task(sample_lag(probe, samples, stop))
-    try:
-        load = await run_load(settings, uuid.uuid4(), rate, STEP_S)
-    finally:
-        stop.set()
-        await sampler
-    step = Step(load, mean_lag(samples, load, 0.25, 0.5), mean_lag(samples, load, 0.75, 1.0))
-    print(
-        f"step {rate:g}/s: accepted {load.achieved:,.0f}/s, errors {load.errors}, lag "
-        f"{step.lag_mid:,.0f} -> {step.lag_end:,.0f}, sustained: {step.sustained}",
-        flush=True,
-    )
-    return step
+async def freshness_phase(settings: Settings, rate: float, projections: int) -> Freshness:
+    phase = Phase(settings, f"freshness-{rate:g}", projections)
+    async with phase, LagProbe(settings) as probe:
+        await warm_up(settings, probe)
+
+        async def lag_now() -> int:
+            return (await probe.sample()).lag
+
+        return await measure_freshness(settings, rate, WriteLog(phase.log), lag_now)
 
 
-def mean_lag(samples: list[LagSample], load: Load, start: float, end: float) -> float:
-    """Mean over a window of the step: Faust commits once a second and the ClickHouse sink
-    acks once per flush, so single samples saw-tooth; a mean over seconds does not."""
-    low, high = load.start + start * load.seconds, load.start + end * load.seconds
-    window = [s.lag for s in samples if low <= s.at <= high]
-    return sum(window) / len(window) if window else math.nan
+@dataclass
+class Results:
+    documents: int
+    preload_s: float
+    costs: list[WriteCost]
+    ladders: dict[int, list[ViewerStep]]  # by number of projections workers
+    fresh: dict[float, Freshness]  # by offered rate
+    seconds: float
+    load_avg_start: float
+
+    @property
+    def workers(self) -> int:
+        """The number of projections workers with which the pipeline (its slower group)
+        sustained the most; then the projections, then the most viewers; the fewest on a tie."""
+
+        def rank(n: int) -> tuple[float, float, int, int]:
+            steps = self.ladders[n]
+            pipeline = min(highest(steps, g) for g in GROUPS)
+            return pipeline, highest(steps, PROJECTIONS_GROUP), viewers_served(steps), -n
+
+        return max(self.ladders, key=rank)
+
+    @property
+    def steps(self) -> list[ViewerStep]:
+        return self.ladders[self.workers]
+
+
+def highest(steps: list[ViewerStep], group: str) -> float:
+    """The highest offered rate of a step the group sustained (0: none), events/s."""
+    return round(max((s.load.rate for s in steps if s.sustained(group)), default=0.0))
+
+
+def viewers_served(steps: list[ViewerStep]) -> int:
+    return max((s.viewers for s in steps if s.served), default=0)
+
+
+def best_step(steps: list[ViewerStep]) -> ViewerStep | None:
+    """The step whose CPU figures tell the cost per event: the highest whose load the API took
+    (per-batch and per-flush costs spread over the most events), else the first."""
+    held = [s for s in steps if s.rate_held]
+    return held[-1] if held else (steps[0] if steps else None)
+
+
+async def run_all(settings: Settings, api: Service) -> Results:
+    started, load_avg = time.monotonic(), load_average()
+    documents, preload_s = await preload(settings, DOCS)
+    print(f"preloaded {documents:,} progress documents ({preload_s:.0f} s)", flush=True)
+    costs = await write_costs(settings, [SMALL, DOCS])
+    print("write cost:", [asdict(c) for c in costs], flush=True)
+    ladders = {n: await ladder_phase(settings, api, n) for n in PROJECTION_WORKERS}
+    results = Results(documents, preload_s, costs, ladders, {}, 0.0, load_avg)
+    workers, steps = results.workers, results.steps
+    pipeline_rate = min(highest(steps, g) for g in GROUPS)
+    results.fresh[RATE] = await freshness_phase(settings, RATE, workers)
+    if pipeline_rate > 0 and round(0.8 * pipeline_rate) != RATE:
+        rate = round(0.8 * pipeline_rate)
+        results.fresh[rate] = await freshness_phase(settings, rate, workers)
+    results.seconds = time.monotonic() - started
+    return results
 
 
 # --- report -------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
 
 
 def delay_row(name: str, delays: Delays, target: str) -> str:
@@ -465,129 +230,316 @@ def delay_row(name: str, delays: Delays, target: str) -> str:
     return f"| {name} | {' | '.join(cells)} | {delays.never} of {delays.count} | {target} |"
 
 
-def fresh_ok(delays: Delays, target_s: float) -> bool:
-    """A valid run sees every event; then its p99 is compared with the target."""
-    return delays.never == 0 and delays.p99 <= target_s
-
-
-def freshness_table(settings: Settings, fresh: Freshness) -> str:
+def freshness_table(settings: Settings, results: Results) -> str:
     clickhouse_target = settings.clickhouse_flush_s + 1.0
-    mongo_ok, clickhouse_ok = (
-        fresh_ok(fresh.mongo, MONGO_TARGET_S),
-        fresh_ok(fresh.clickhouse, clickhouse_target),
-    )
-    rows = [
-        f"| from the 202 to visible in | p50 | p99 | max | not visible {DEADLINE_S:g} s after "
-        "the last 202 | target |",
-        "|---|---|---|---|---|---|",
-        delay_row(
-            "the read API (MongoDB write answered)",
-            fresh.mongo,
-            f"p99 ≤ {MONGO_TARGET_S:g} s: {verdict(mongo_ok)}",
-        ),
-        delay_row(
-            f"ClickHouse (first poll that returned the row, every {POLL_S * 1000:.0f} ms)",
-            fresh.clickhouse,
+    rows = table(["offered rate, from the 202 to visible in", "p50", "p99", "max",
+                  f"not visible {DEADLINE_S:g} s after the last 202",
+                  f"target (at {RATE:g}/s)"])  # fmt: skip
+    for rate, fresh in results.fresh.items():
+        at = f"{rate:,.0f}/s"
+        mongo_target = f"p99 ≤ {RESUME_TARGET_S:g} s: {verdict(fresh.resume.ok(RESUME_TARGET_S))}"
+        ch_target = (
             f"p99 ≤ {clickhouse_target:g} s (flush {settings.clickhouse_flush_s:g} s + 1 s): "
-            f"{verdict(clickhouse_ok)}",
-        ),
-        delay_row("lower bound: MongoDB write sent", fresh.mongo_started, ""),
-        delay_row("lower bound: ClickHouse `ingested_at`", fresh.clickhouse_ingested, ""),
-    ]
+            f"{verdict(fresh.clickhouse.ok(clickhouse_target))}"
+        )
+        rows += [
+            delay_row(f"{at}: resume point in the read API (the viewers' heartbeats)",
+                      fresh.resume, mongo_target if rate == RATE else ""),
+            delay_row(f"{at}: probe, new document in the read API (MongoDB write answered)",
+                      fresh.mongo, ""),
+            delay_row(f"{at}: probe, ClickHouse (first poll that returned the row, every "
+                      f"{POLL_S * 1000:.0f} ms)", fresh.clickhouse,
+                      ch_target if rate == RATE else ""),
+            delay_row(f"{at}: probe, lower bound: MongoDB write sent", fresh.mongo_started, ""),
+            delay_row(f"{at}: probe, lower bound: ClickHouse `ingested_at`",
+                      fresh.clickhouse_ingested, ""),
+        ]  # fmt: skip
     return "\n".join(rows)
 
 
-def ladder_table(steps: list[Step]) -> str:
-    rows = [
-        "| offered | accepted | errors | API p99 | lag, 2nd quarter | lag, last quarter "
-        "| lag trend | sustained |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for step in steps:
-        load = step.load
-        why = "" if step.sustained else (" (lag grows)" if step.rate_held else " (load not held)")
+def freshness_notes(results: Results) -> str:
+    notes = []
+    for rate, fresh in results.fresh.items():
+        load = fresh.load
+        notes.append(
+            f"At {rate:,.0f}/s: {len(load.accepted):,} viewers' events accepted "
+            f"({load.achieved:,.0f}/s) and {len(fresh.probe.accepted):,} of the probe, "
+            f"{load.errors + fresh.probe.errors} errors, API latency p50 "
+            f"{seconds_text(load.latency(0.5))}, p99 {seconds_text(load.latency(0.99))}; lag of "
+            f"both groups when the load ended {fresh.lag_at_end:,}; the probe's median MongoDB "
+            f"write {seconds_text(fresh.mongo_write_p50)}; read API check: "
+            f"{fresh.reads_ok} of {fresh.reads_checked} sampled events served with the values "
+            f"sent; load average {fresh.load_avg}."
+            + (f" ClickHouse polls failed: {fresh.poll_failures}." if fresh.poll_failures else "")
+        )
+    return "\n".join(f"- {n}" for n in notes)
+
+
+def table(headers: list[str]) -> list[str]:
+    """The first two lines of a markdown table."""
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+
+
+def ladder_table(steps: list[ViewerStep]) -> str:
+    rows = table(["viewers", "offered", "accepted", "API p99",
+                  "lag projections (2nd → last quarter)", "lag raw events", "resume p50 / p99",
+                  "projections worker µs/event", "load avg"])  # fmt: skip
+    for s in steps:
+        lags = [
+            f"{s.lag_mid[g]:,.0f} → {s.lag_end[g]:,.0f} {'flat' if s.sustained(g) else 'grows'}"
+            for g in GROUPS
+        ]
         rows.append(
-            f"| {load.rate:,.0f}/s | {load.achieved:,.0f}/s | {load.errors} "
-            f"| {seconds_text(load.latency(0.99))} | {step.lag_mid:,.0f} | {step.lag_end:,.0f} "
-            f"| {step.growth_per_s:+,.0f}/s | {'yes' if step.sustained else 'no' + why} |"
+            f"| {s.viewers:,} | {s.load.rate:,.0f}/s | {s.load.achieved:,.0f}/s "
+            f"({s.load.errors} errors) | {seconds_text(s.load.latency(0.99))} | {lags[0]} "
+            f"| {lags[1]} | {seconds_text(s.resume.p50)} / {seconds_text(s.resume.p99)} "
+            f"({s.resume.never} never) | {s.worker_us_per_event:,.0f} | {s.load_avg} |"
         )
     return "\n".join(rows)
 
 
-def highest_sustained(steps: list[Step]) -> str:
-    held = [s.load.rate for s in steps if s.sustained]
-    if not held:
-        return f"none of the steps (below {STEPS[0]:,.0f} events/s)"
-    if len(held) == len(STEPS):
-        return f"{held[-1]:,.0f} events/s, the highest step tried"
-    return f"{held[-1]:,.0f} events/s (not {steps[len(held)].load.rate:,.0f})"
-
-
-def freshness_notes(fresh: Freshness) -> str:
-    load = fresh.load
-    return (
-        f"Load: {load.rate:g} events/s offered for {load.seconds:g} s, "
-        f"{len(load.accepted):,} accepted ({load.achieved:,.0f}/s), {load.errors} errors, API "
-        f"latency p50 {seconds_text(load.latency(0.5))}, p99 {seconds_text(load.latency(0.99))}. "
-        f"Consumer lag of the worker's group when the load ended: {fresh.lag_at_end:,} events. "
-        f"MongoDB: the worker applied {fresh.mongo_applied_per_s:,.0f} of these events/s; "
-        f"median progress write {seconds_text(fresh.mongo_write_p50)}; "
-        f"{fresh.documents:,} progress documents at the end. Read API check: "
-        f"{fresh.reads_ok} of {fresh.reads_checked} sampled written events served by "
-        "GET /api/v1/me/progress/{movie_id} with the values sent."
-        + (f" ClickHouse polls that failed: {fresh.poll_failures}." if fresh.poll_failures else "")
+def ladder_tables(r: Results) -> str:
+    return "\n\n".join(
+        f"{n} projections worker(s): highest sustained "
+        + ", ".join(f"`{g}` {highest(steps, g):,.0f}/s" for g in GROUPS)
+        + f".\n\n{ladder_table(steps)}"
+        for n, steps in r.ladders.items()
     )
 
 
-def print_freshness(fresh: Freshness) -> None:
-    print(freshness_table(get_settings(), fresh), freshness_notes(fresh), sep="\n\n", flush=True)
+def cpu_table(step: ViewerStep) -> str:
+    rows = table(["process", "CPU s in the step", "idle CPU s per s", "µs per event",
+                  "µs per event less idle"])  # fmt: skip
+    for name, used in sorted(step.cpu_s.items(), key=lambda item: -item[1]):
+        idle = step.idle_cpu_per_s.get(name)
+        rows.append(
+            f"| {name} | {used:.1f} | {'-' if idle is None else f'{idle:.2f}'} "
+            f"| {step.us_per_event(name):,.0f} "
+            f"| {step.marginal_us_per_event(name):,.0f} |"
+        )
+    total = sum(step.cpu_s.values())
+    per_event = total * 1e6 / max(1, len(step.load.accepted))
+    marginal = sum(finite(step.marginal_us_per_event(name)) for name in step.cpu_s)
+    rows.append(f"| all | {total:.1f} | | {per_event:,.0f} | {marginal:,.0f} |")
+    return "\n".join(rows)
 
 
-def report(settings: Settings, fresh: Freshness, steps: list[Step]) -> None:
-    rates = ",".join(f"{r:g}" for r in STEPS)
+def finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def cpu_bound(step: ViewerStep) -> float:
+    total = sum(finite(step.marginal_us_per_event(name)) for name in step.cpu_s)
+    return (os.cpu_count() or 1) * 1e6 / total if total else math.nan
+
+
+def ten_thousand(step: ViewerStep) -> str:
+    """What 10,000 events/s would take at this step's CPU per event."""
+    per_event = {name: finite(step.marginal_us_per_event(name)) for name in step.cpu_s}
+    total = sum(per_event.values())
+    top = sorted(per_event.items(), key=lambda item: -item[1])[:4]
+    return (
+        f"At {total:,.0f} µs of CPU per event over all processes (less what each spends idle, "
+        f"measured for {IDLE_S:g} s before the ladder), 10,000 events/s would need "
+        f"{total * 10_000 / 1e6:,.1f} cores of this machine; the largest shares: "
+        + ", ".join(f"{name} {us:,.0f} µs ({us * 10_000 / 1e6:.1f} cores)" for name, us in top)
+        + f". With this machine's {os.cpu_count()} cores to itself, the whole pipeline could "
+        f"not pass {cpu_bound(step):,.0f} events/s at that cost per event."
+    )
+
+
+def stages_text(step: ViewerStep) -> str:
+    stages = step.worker_stages_us()
+    return ", ".join(f"{name} {us:,.0f} µs" for name, us in stages.items())
+
+
+# Measured by hand before this benchmark's run, each comparison alternating its variants in one
+# sitting on the bench stack (bench/projection_writes.py, 1,000,000 documents, 2,000 writes per
+# run), with pg_stat_statements and perf for the profile.
+TRIED = """**What was tried on the store (2026-11-28, load average 5 to 12).** PostgreSQL
+(pg_stat_statements, which the stack preloads: `CREATE EXTENSION pg_stat_statements` in the
+`ferretdb` database, then read the view): FerretDB sends four statements per update
+(BEGIN, `SELECT _jsonb ... WHERE _jsonb->'_id' @> $2`, `UPDATE ... WHERE _jsonb->'_id' = $2`,
+COMMIT). The SELECT took
+2.26 ms and 237 shared buffers per call at 1M documents: a GIN index with `fastupdate` keeps
+new entries in a pending list (up to `gin_pending_list_limit`, 4 MB) that every lookup reads
+whole. With `gin_pending_list_limit = 64kB` (infra/stack/postgres.py) the SELECT takes 0.40 ms
+and 16 buffers, PostgreSQL's CPU per write fell from 1,585 to 825 µs and the time per write
+from 2,417 to 1,914 µs. `synchronous_commit = off` (risking the last ~0.6 s of acknowledged
+writes on a PostgreSQL crash) changed nothing measurable in four alternating runs (1,157 to
+1,408 µs per write either way), so it stays on. FerretDB (perf): a third of its CPU is system
+calls and Go scheduler spinning (`findRunnable`, `sysmon`) around its four round trips per
+update, 8% garbage collection; `GOMAXPROCS` = half the cores and `GOGC=200`
+(infra/stack/ferretdb.py) cut its CPU per write from 740 to 505 µs over three alternating
+pairs. Left: four round trips per update are FerretDB 1.24's (no batching of updates across
+documents, see sinks/mongo/projections.py), and no real MongoDB server comes from the package
+registries this machine reaches."""
+
+
+def cost_table(costs: list[WriteCost]) -> str:
+    rows = table(["documents", "µs per write (batch time / writes)", "writes/s",
+                  "FerretDB CPU µs/write", "PostgreSQL CPU µs/write"])  # fmt: skip
+    for c in costs:
+        cpu = c.store_cpu_us_per_write
+        rows.append(
+            f"| {c.documents:,} | {c.us_per_write:,.0f} | {1e6 / c.us_per_write:,.0f} "
+            f"| {cpu.get('ferretdb', math.nan):,.0f} | {cpu.get('postgres', math.nan):,.0f} |"
+        )
+    return "\n".join(rows)
+
+
+def cost_ratio(costs: list[WriteCost]) -> float:
+    """Store CPU per write, largest collection vs smallest: the time per write also waits for
+    the other processes of this shared machine (both are in the table)."""
+    return costs[-1].store_cpu_us / costs[0].store_cpu_us
+
+
+def time_ratio(costs: list[WriteCost]) -> float:
+    return costs[-1].us_per_write / costs[0].us_per_write
+
+
+def report_json(settings: Settings, r: Results) -> dict[str, Any]:
+    best = best_step(r.steps)
+    at_500 = r.fresh[RATE]
+    return {
+        **machine_facts(),
+        "machine": machine_facts(),
+        "command": COMMAND,
+        "duration_s": round(r.seconds),
+        "load_average_at_start": r.load_avg_start,
+        "projection_documents": r.documents,
+        "projection_workers": r.workers,
+        "sustained_events_per_s_by_projection_workers": {
+            n: {g: highest(steps, g) for g in GROUPS} for n, steps in r.ladders.items()
+        },
+        "sustained_events_per_s": min(highest(r.steps, g) for g in GROUPS),
+        "sustained_events_per_s_by_group": {g: highest(r.steps, g) for g in GROUPS},
+        # Resume freshness: the viewers' heartbeats, 202 -> stored.
+        "mongo_p50_s_at_500": at_500.resume.json()["p50_s"],
+        "mongo_p99_s_at_500": at_500.resume.json()["p99_s"],
+        "clickhouse_p50_s_at_500": at_500.clickhouse.json()["p50_s"],
+        "clickhouse_p99_s_at_500": at_500.clickhouse.json()["p99_s"],
+        "clickhouse_flush_s": settings.clickhouse_flush_s,
+        "freshness": {
+            f"{rate:g}": {
+                "resume": f.resume.json(),
+                "mongo_new_documents": f.mongo.json(),
+                "clickhouse": f.clickhouse.json(),
+                "load_average": f.load_avg,
+                "accepted_per_s": round(f.load.achieved),
+            }
+            for rate, f in r.fresh.items()
+        },
+        "concurrent_viewers": viewers_served(r.steps),
+        "events_per_viewer_s": round(events_per_viewer_s(), 4),
+        "worker_us_per_event": round(best.worker_us_per_event) if best else None,
+        "worker_us_per_event_by_stage": (
+            {k: round(v) for k, v in best.worker_stages_us().items()} if best else {}
+        ),
+        "cpu_us_per_event_by_process": (
+            {n: round(best.us_per_event(n)) for n in best.cpu_s} if best else {}
+        ),
+        "cpu_us_per_event_less_idle_by_process": (
+            {n: round(finite(best.marginal_us_per_event(n))) for n in best.cpu_s} if best else {}
+        ),
+        "idle_cpu_s_per_s_by_process": (
+            {n: round(v, 3) for n, v in best.idle_cpu_per_s.items()} if best else {}
+        ),
+        "cpu_step_events_per_s": best.load.rate if best else None,
+        # What this machine's cores could pass at that CPU per event, were they ours alone.
+        "cpu_bound_events_per_s": round(cpu_bound(best)) if best else None,
+        "write_cost": [asdict(c) for c in r.costs],
+        "write_cost_ratio": round(cost_ratio(r.costs), 2),  # store CPU per write
+        "write_time_ratio": round(time_ratio(r.costs), 2),
+        "steps": [
+            {
+                "viewers": s.viewers,
+                "offered_per_s": round(s.load.rate),
+                "accepted_per_s": round(s.load.achieved),
+                "errors": s.load.errors,
+                "sustained": {g: s.sustained(g) for g in GROUPS},
+                "lag": {g: [round(s.lag_mid[g]), round(s.lag_end[g])] for g in GROUPS},
+                "resume": s.resume.json(),
+                "worker_us_per_event": round(s.worker_us_per_event),
+                "load_average": s.load_avg,
+            }
+            for s in r.steps
+        ],
+    }
+
+
+def report(settings: Settings, r: Results) -> None:
+    data = report_json(settings, r)
+    JSON_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    JSON_RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    best = best_step(r.steps)
+    rate, by_group = data["sustained_events_per_s"], data["sustained_events_per_s_by_group"]
+    at_500 = r.fresh[RATE]
+    ch_target = settings.clickhouse_flush_s + 1.0
+    viewers = ",".join(str(v) for v in VIEWERS)
+    workers_list = ",".join(str(n) for n in PROJECTION_WORKERS)
+    stage_names = ", ".join(name for name, _ in STAGES)
     body = f"""
-Measured {machine_line()}. Command: `{COMMAND}` (bench/pipeline.py; BENCH_RATE={RATE:g}
-BENCH_SECONDS={SECONDS:g} BENCH_STEPS={rates} BENCH_STEP_S={STEP_S:g}), on a stack of its own
-(bench/stack.env) started for the run: one uvicorn worker, the Faust worker
-(`faust -A streams.app worker -l info` and
-`faust -A streams.raw_app worker -l info`), Kafka, FerretDB and chDB on this machine. The load
-comes from bench/load.py in a separate process: single events straight to the API (not through
-nginx), open loop, every event a film of its own (half position heartbeats, half viewing time),
-so each is one `progress` document and one ClickHouse row.
+Measured {machine_line()}, load average {r.load_avg_start} at the start (the machine is shared:
+figures compared with each other were measured in the same run). Command: `{COMMAND}`
+(bench/pipeline.py, BENCH_VIEWERS={viewers} BENCH_STEP_S={STEP_S:g} BENCH_RATE={RATE:g}
+BENCH_SECONDS={SECONDS:g} BENCH_PROJECTION_WORKERS={workers_list}); {r.seconds / 60:.0f}
+minutes. Its own stack (bench/stack.env): Kafka, FerretDB 1.24 on PostgreSQL 15, chDB, one
+uvicorn worker, the projections workers (the ladder once per count; the other phases with the
+count that sustained the most: {r.workers}), one raw-events worker and the load generator:
+everything on this machine. Figures for programs: `docs/benchmarks/pipeline.json`.
 
-**Freshness at {RATE:g} events/s for {SECONDS:g} s.** Delays run from the 202 as the load
-process received it to a moment by which the event certainly was visible: for the read API, when
-the worker's MongoDB update of its document was answered (a pymongo command listener in the
-worker, bench/worker.py; the read API serves that document as stored), for ClickHouse, when a
-query through the worker's `/analytics/viewer-ingested` view first returned the row. The lower
-bounds (the write sent, the row's `ingested_at`) bracket the true moment. An event not visible
-{DEADLINE_S:g} s after the last 202 is counted as never visible, and ranks last in the
-percentiles. Each phase starts with the worker's group at the end of the topics and the
-projections empty.
+**Targets.** ≥ {TARGET_RATE:,.0f} events/s sustained with lag flat on {r.documents:,}-document
+projections: {rate:,.0f} events/s, {verdict(rate >= TARGET_RATE)} (per group:
+{", ".join(f"`{g}` {v:,.0f}/s" for g, v in by_group.items())}). Resume freshness p99 ≤
+{RESUME_TARGET_S:g} s at {RATE:g} events/s: {seconds_text(at_500.resume.p99)},
+{verdict(at_500.resume.ok(RESUME_TARGET_S))}. ClickHouse p99 ≤ flush + 1 s ({ch_target:g} s):
+{seconds_text(at_500.clickhouse.p99)}, {verdict(at_500.clickhouse.ok(ch_target))}. Cost per write
+(FerretDB + PostgreSQL CPU) at {r.documents:,} documents vs {SMALL:,}:
+{cost_ratio(r.costs):.2f}x (time per write {time_ratio(r.costs):.2f}x),
+{verdict(cost_ratio(r.costs) <= WRITE_COST_RATIO)} (≤ {WRITE_COST_RATIO:g}x).
+Concurrent viewers served with resume p99 ≤ {RESUME_TARGET_S:g} s: {viewers_served(r.steps):,}.
 
-{freshness_table(settings, fresh)}
+**Projections: {r.documents:,} `progress` documents** preloaded through the wire protocol
+(bench/preload.py, {r.preload_s:.0f} s this run; kept in the stack folder). **Write cost by
+collection size** (the worker's ProjectionWriter, batches of 500 heartbeats, rounds alternating
+between the sizes): the writes/s is the store's ceiling for the projections, nothing else
+running.
 
-{freshness_notes(fresh)}
+{cost_table(r.costs)}
 
-**Highest sustained rate: {highest_sustained(steps)}.** Steps of {STEP_S:g} s, lowest first,
-until the first one not sustained: the API accepted less than {MIN_ACHIEVED:.0%} of the offered
-rate (or answered errors), or the consumer lag of the workers' groups (`ugc-projections` +
-`ugc-raw-events`: end offset
-minus committed offset over the event topics, sampled every {LAG_EVERY_S * 1000:.0f} ms; Faust
-commits what every agent acknowledged, so it is the slowest sink's backlog) grew by more than
-{GROWTH_TOLERANCE_S:g} s of load from the second quarter of the step to the last.
+**Viewer ladder.** Steps of {STEP_S:g} s, each viewer a preloaded (viewer, film) document with
+its own token: a heartbeat every 10 s, viewing time every minute, a favourite or a rating every
+10 minutes on average ({events_per_viewer_s():.3f} events/s per viewer), single events to the
+API (not through nginx). A group keeps up when its lag (end offset - committed offset, sampled
+every 250 ms, mean over the 2nd vs the last quarter of the step) grew by less than
+{GROWTH_TOLERANCE_S:g} s of load and the API accepted ≥ {MIN_ACHIEVED:.0%} of the offered rate
+without errors. Resume: from each heartbeat's 202 to the answer of the worker's write that
+stored it (a pymongo listener in the worker, bench/worker.py).
 
-{ladder_table(steps)}
+{ladder_tables(r)}
 
-What limits the pipeline here. FerretDB 1.24 on SQLite uses an index only to refuse a duplicate
-`_id` on insert: an update, or a find that misses, scans the whole collection (binary UUID
-fields two orders of magnitude slower than text). So the projections key documents by a text
-`_id` ("user:movie") and write a key's first change as an insert (constant time, ~1 ms);
-later changes of a key are updates whose cost still grows with the collection (about 33 ms at
-10,000 documents), which a real MongoDB serves from the unique `_id` index. And the ClickHouse
-sink and the MongoDB projections are agents of one Faust consumer: once one agent's stream
-buffer is nearly full, Faust stops fetching that partition for all of them, so a MongoDB
-backlog holds ClickHouse back as well (separate consumer groups would decouple them).
+**Where the CPU goes** at {best.load.rate if best else 0:,.0f} offered events/s (the highest step
+whose load the API took), per process, µs per event (the workers: per event their group
+committed), and less what the process spends with no load: {"" if best else "no step ran."}
+
+{cpu_table(best) if best else ""}
+
+The projections worker's {best.worker_us_per_event if best else math.nan:,.0f} µs per event, by
+py-spy samples ({stage_names}, {OTHER}): {stages_text(best) if best else "-"}.
+{ten_thousand(best) if best else ""}
+
+{TRIED}
+
+**Freshness** (bench/freshness.py), {SECONDS:g} s at each rate with fresh workers: viewers as
+in the ladder make the rate (resume: their heartbeats, 202 -> stored), and a probe viewer adds
+{PROBE_RATE:g} events/s, each a film of its own (half heartbeats, half viewing time: new
+documents), followed into MongoDB and ClickHouse; upper bounds (write answered, first poll that
+saw the row) and lower bounds (write sent, `ingested_at`).
+
+{freshness_table(settings, r)}
+
+{freshness_notes(r)}
 """
     replace_section(str(RESULTS), "Pipeline freshness", body)
     print(body)
@@ -599,12 +551,10 @@ def main() -> None:
     settings = bench_settings()
     api = start_api(settings, bench_dir(settings) / "api.log")
     try:
-        fresh = asyncio.run(freshness_phase(settings))
-        print_freshness(fresh)
-        steps = asyncio.run(ladder_phase(settings))
+        results = asyncio.run(run_all(settings, api))
     finally:
         api.stop()
-    report(settings, fresh, steps)
+    report(settings, results)
 
 
 if __name__ == "__main__":

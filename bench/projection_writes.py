@@ -1,12 +1,15 @@
-"""Projection write throughput on a large collection: `python -m bench.projection_writes`.
+"""Cost of a projection write by collection size: `python -m bench.projection_writes`.
 
-Runs against the stack of UGC_ENV_FILE (FerretDB and its PostgreSQL), in a database of its own
-(`bench_writes`) that it fills once with BENCH_DOCS (100,000) progress documents (10 films per
-viewer) and keeps for later runs. Then it applies BENCH_BATCHES (20) agent batches of
-BENCH_BATCH (500) position heartbeats through the worker's ProjectionWriter, as the viewing
-agent does: mostly later positions of existing documents, a few new viewers (5%) and late
-heartbeats (5%) that the newest-wins filter refuses. Prints one JSON line: heartbeats per
-second and batch latency. BENCH_INIT=0 skips `ugc init`'s indexes (see INIT).
+Against the stack of UGC_ENV_FILE (FerretDB and its PostgreSQL). For each size in BENCH_SIZES
+(1,000 and 1,000,000) a database of its own holds that many preloaded `progress` documents
+(bench/preload.py, kept for later runs; the largest is the stack's own database, which
+bench/pipeline.py writes to). Then BENCH_ROUNDS rounds, each applying one agent batch of
+BENCH_BATCH (500) position heartbeats to every size in turn (side by side, so the machine's
+other load falls on both alike) through the worker's ProjectionWriter, as the viewing agent
+does: mostly later positions of existing documents, a few new viewers (5%) and late heartbeats
+(5%) that the newest-wins filter refuses. Per size: the time per write (batch time / writes,
+with UGC_MONGO_WRITE_CONCURRENCY writes in flight) and the CPU FerretDB and PostgreSQL spent
+per write. Run alone, it prints one JSON line.
 """
 
 import asyncio
@@ -16,126 +19,95 @@ import random
 import statistics
 import time
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from bench.cpu import CpuMeter, stack_pids
+from bench.preload import T0, key, preload
 from infra.init.mongo import init_mongo
-from infra.stack.process import ManagedProcess
 from sinks.mongo.client import mongo_client
 from sinks.mongo.projections import PositionChange, ProjectionWriter
-from ugc.settings import Settings
+from ugc.settings import Settings, get_settings
 
-DOCS = int(os.environ.get("BENCH_DOCS", "100000"))
-BATCHES = int(os.environ.get("BENCH_BATCHES", "20"))
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,1000000").split(",")]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "8"))
 BATCH = int(os.environ.get("BENCH_BATCH", "500"))
-# 0: leave the indexes as they are (to measure without the PostgreSQL ones: drop them first).
-INIT = os.environ.get("BENCH_INIT", "1") != "0"
-FILMS_PER_VIEWER = 10
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+STORES = ("ferretdb", "postgres")
 
 
-def _key(i: int) -> tuple[uuid.UUID, uuid.UUID]:
-    """The i-th preloaded (viewer, film): stable across runs."""
-    user = uuid.UUID(int=(i // FILMS_PER_VIEWER) + 1)
-    movie = uuid.UUID(int=(1 << 64) + (i % FILMS_PER_VIEWER) + 1)
-    return user, movie
+@dataclass(frozen=True)
+class WriteCost:
+    documents: int
+    writes: int
+    us_per_write: float  # batch time / writes: what one agent batch costs per document
+    batch_p50_s: float
+    store_cpu_us_per_write: dict[str, float]
+
+    @property
+    def store_cpu_us(self) -> float:
+        """The cost of a write that does not depend on the machine's other load as much."""
+        return sum(self.store_cpu_us_per_write.values())
 
 
-async def _preload(settings: Settings) -> None:
-    client = mongo_client(settings)
-    collection = client[settings.mongo_db]["progress"]
-    try:
-        have = await collection.count_documents({})
-        chunk = 1000
-        for start in range(have - have % chunk, DOCS, chunk):
-            docs = []
-            for i in range(start, min(start + chunk, DOCS)):
-                user, movie = _key(i)
-                docs.append(
-                    {
-                        "_id": f"{user}:{movie}",
-                        "user_id": str(user),
-                        "movie_id": str(movie),
-                        "position_ms": 1000,
-                        "position_at": T0,
-                        "position_event_id": str(uuid.UUID(int=i)),
-                        "duration_ms": 6_000_000,
-                        "watched_seconds": 60,
-                        "finished": False,
-                        "updated_at": T0,
-                    }
-                )
-            await collection.insert_many(docs, ordered=False)
-    finally:
-        await client.close()
+def database_for(settings: Settings, documents: int, largest: int) -> Settings:
+    """The largest size is the stack's own database; the others get one each."""
+    name = settings.mongo_db if documents == largest else f"bench_{documents}"
+    return settings.model_copy(update={"mongo_db": name})
 
 
-def _batch(number: int) -> list[PositionChange]:
-    now = T0 + timedelta(hours=1 + number)
+def heartbeats(documents: int, batch: int, number: int) -> list[PositionChange]:
+    now = datetime.now(UTC) + timedelta(milliseconds=number)
     changes = []
-    for keys_index in random.sample(range(DOCS), BATCH):
+    for index in random.sample(range(documents), min(batch, documents)):
         roll = random.random()
-        if roll < 0.05:
-            user, movie = uuid.uuid4(), uuid.uuid4()  # a new viewer
-        else:
-            user, movie = _key(keys_index)
+        user, movie = (uuid.uuid4(), uuid.uuid4()) if roll < 0.05 else key(index)  # new viewer
         ts = T0 - timedelta(minutes=1) if 0.05 <= roll < 0.10 else now  # late: refused
         changes.append(PositionChange(user, movie, 60_000 * number, None, ts, uuid.uuid4()))
     return changes
 
 
-def _store_pids(settings: Settings) -> dict[str, int]:
-    """FerretDB's process of the local stack, when it runs here."""
-    pid = ManagedProcess("ferretdb", settings.stack_dir / "run", settings.stack_dir / "logs").pid()
-    return {} if pid is None else {"ferretdb": pid}
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+async def write_costs(
+    settings: Settings, sizes: list[int] = SIZES, rounds: int = ROUNDS, batch: int = BATCH
+) -> list[WriteCost]:
+    databases = {n: database_for(settings, n, max(sizes)) for n in sizes}
+    for documents, db_settings in databases.items():
+        await preload(db_settings, documents)
+        await init_mongo(db_settings)  # the PostgreSQL indexes of a new database
+    client = mongo_client(settings)
+    pids = {name: pid for name, pid in stack_pids(settings).items() if name in STORES}
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu: dict[int, dict[str, float]] = {n: dict.fromkeys(pids, 0.0) for n in sizes}
+    try:
+        for number in range(rounds):
+            for documents, db_settings in databases.items():
+                writer = ProjectionWriter(
+                    client[db_settings.mongo_db], settings.mongo_write_concurrency
+                )
+                changes = heartbeats(documents, batch, number)
+                meter = CpuMeter(pids)
+                meter.start()
+                started = time.monotonic()
+                await writer.apply_viewing(changes, [])
+                times[documents].append((time.monotonic() - started) / len(changes))
+                for name, used in meter.stop().items():
+                    cpu[documents][name] += used / len(changes)
+    finally:
+        await client.close()
+    return [
+        WriteCost(
+            documents=n,
+            writes=rounds * min(batch, n),
+            us_per_write=round(statistics.mean(times[n]) * 1e6),
+            batch_p50_s=round(statistics.median(times[n]) * min(batch, n), 3),
+            store_cpu_us_per_write={k: round(v * 1e6 / rounds) for k, v in cpu[n].items()},
+        )
+        for n in sizes
+    ]
 
 
 async def main() -> None:
-    settings = Settings().model_copy(update={"mongo_db": "bench_writes"})
-    started = time.monotonic()
-    await _preload(settings)
-    if INIT:
-        await init_mongo(settings)
-    preload_s = time.monotonic() - started
-    client = mongo_client(settings)
-    writer = ProjectionWriter(client[settings.mongo_db], settings.mongo_write_concurrency)
-    latencies = []
-    stores = _store_pids(settings)
-    cpu_before = time.process_time(), {name: _cpu_s(pid) for name, pid in stores.items()}
-    try:
-        for number in range(BATCHES):
-            batch = _batch(number)
-            started = time.monotonic()
-            await writer.apply_viewing(batch, [])
-            latencies.append(time.monotonic() - started)
-    finally:
-        await client.close()
-    total = sum(latencies)
-    heartbeats = BATCHES * BATCH
-    cpu_us = {"python": (time.process_time() - cpu_before[0]) * 1e6 / heartbeats}
-    for name, pid in stores.items():
-        cpu_us[name] = (_cpu_s(pid) - cpu_before[1][name]) * 1e6 / heartbeats
-    print(
-        json.dumps(
-            {
-                "documents": DOCS,
-                "batches": BATCHES,
-                "batch": BATCH,
-                "write_concurrency": settings.mongo_write_concurrency,
-                "heartbeats_per_s": round(heartbeats / total, 1),
-                # CPU per heartbeat: this process, and FerretDB's when the stack runs it here.
-                "cpu_us_per_heartbeat": {name: round(us) for name, us in cpu_us.items()},
-                "batch_p50_s": round(statistics.median(latencies), 3),
-                "batch_max_s": round(max(latencies), 3),
-                "preload_s": round(preload_s, 1),
-            }
-        )
-    )
+    costs = await write_costs(get_settings())
+    print(json.dumps([asdict(cost) for cost in costs]))
 
 
 if __name__ == "__main__":

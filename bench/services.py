@@ -5,13 +5,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from ugc.settings import PROJECT_ROOT, Settings
+from ugc_cli.runner import projections_web_port
 
 BIN = Path(sys.prefix) / "bin"
 
@@ -72,14 +72,21 @@ def worker_url(settings: Settings) -> str:
 
 
 class Workers:
-    """The projections worker and the raw-events worker of one bench phase."""
+    """The projections workers and the raw-events worker of one bench phase."""
 
-    def __init__(self, projections: Service, raw: Service) -> None:
+    def __init__(self, projections: list[Service], raw: Service) -> None:
         self.projections, self.raw = projections, raw
 
+    def pids(self) -> dict[str, int]:
+        named = {f"projections worker {n + 1}": s for n, s in enumerate(self.projections)}
+        if len(self.projections) == 1:
+            named = {"projections worker": self.projections[0]}
+        return {**{name: s.process.pid for name, s in named.items()},
+                "raw-events worker": self.raw.process.pid}  # fmt: skip
+
     def stop(self) -> None:
-        self.projections.stop()
-        self.raw.stop()
+        for service in [*self.projections, self.raw]:
+            service.stop()
 
 
 def start_api(settings: Settings, log: Path) -> Service:
@@ -95,25 +102,23 @@ def start_api(settings: Settings, log: Path) -> Service:
 
 
 def start_worker(
-    settings: Settings, log: Path, user_id: uuid.UUID | None, write_log: Path | None
+    settings: Settings, log: Path, write_log: Path | None, projections: int = 1
 ) -> Workers:
-    """`faust -A streams.app worker -l info` through bench.worker, which logs the MongoDB writes
-    for `user_id` to `write_log`, and `faust -A streams.raw_app worker -l info`; ready once both
-    logged Ready and their web servers answer."""
+    """`projections` x `faust -A streams.app worker -l info` through bench.worker, which logs
+    their `progress` writes to `write_log`, and one `faust -A streams.raw_app worker -l info`;
+    ready once each logged Ready and its web server answers."""
     env = {
-        "BENCH_USER_ID": str(user_id or ""),
-        "BENCH_WRITE_LOG": str(write_log or ""),
         # Faust's own setting: on stop, do not wait for the backlog already handed to the agents
         # (minutes when a sink is behind); the next phase skips it anyway. Nothing else changes.
         "STREAM_WAIT_EMPTY": "false",
     }
+    apps = [("streams.app", projections_web_port(settings, n)) for n in range(projections)]
     started = []
-    for app, port in (
-        ("streams.app", settings.worker_web_port),
-        ("streams.raw_app", settings.raw_events_web_port),
-    ):
-        argv = [str(BIN / "python"), "-m", "bench.worker", "-A", app, "worker", "-l", "info"]
-        service = Service(app, argv, log.with_suffix(f".{app}.log"), env)
+    for app, port in [*apps, ("streams.raw_app", settings.raw_events_web_port)]:
+        argv = [str(BIN / "python"), "-m", "bench.worker", "-A", app, "worker", "-l", "info",
+                "--web-port", str(port)]  # fmt: skip
+        logs = {"BENCH_WRITE_LOG": str(write_log or "")} if app == "streams.app" else {}
+        service = Service(app, argv, log.with_suffix(f".{app}-{port}.log"), {**env, **logs})
         health = f"http://{settings.worker_web_host}:{port}/health"
 
         def ready(w: Service, url: str = health) -> bool:
@@ -121,4 +126,4 @@ def start_worker(
 
         service.wait_for(ready, 120)
         started.append(service)
-    return Workers(*started)
+    return Workers(started[:-1], started[-1])

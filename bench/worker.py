@@ -1,9 +1,9 @@
-"""The real Faust worker, plus a log of when each MongoDB write for the bench's viewer finished.
+"""The real Faust worker, plus a log of when each MongoDB write of a `progress` document ended.
 
 `python -m bench.worker <faust arguments>` is `faust <faust arguments>` with one addition: a
 pymongo command listener (pymongo's own monitoring API, registered before the worker opens its
-client) that appends, for every successful update of a `progress` document of the viewer
-BENCH_USER_ID, the movie and the times the update was sent and answered to BENCH_WRITE_LOG.
+client) that appends, for every successful update of a `progress` document, its key, the
+position event it sets and the times the update was sent and answered to BENCH_WRITE_LOG.
 
 Why not the document's `updated_at`: the worker stamps it when it builds the update, before the
 write (for positions, before the whole batch is written), so it can be earlier than the moment
@@ -16,7 +16,6 @@ import os
 import sys
 import time
 from typing import IO
-from uuid import UUID
 
 from pymongo import monitoring
 
@@ -24,30 +23,23 @@ PROGRESS = "progress"
 
 
 class ProgressWriteLog(monitoring.CommandListener):
-    """Lines `movie_id sent_at answered_at` (epoch seconds) for the viewer's progress writes."""
+    """Lines `key position_event_id sent_at answered_at` (epoch seconds; `-` for a write that
+    sets no position) for every successful write of one `progress` document."""
 
-    def __init__(self, user_id: UUID, out: IO[str]) -> None:
-        self._user_id = str(user_id)
+    def __init__(self, out: IO[str]) -> None:
         self._out = out
-        self._pending: dict[int, tuple[str, float]] = {}
+        self._pending: dict[int, tuple[str, str, float]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         command = event.command
-        # A first write of a document is an insert, later ones are updates (projections.py).
-        if command.get(event.command_name) != PROGRESS:
+        if event.command_name != "update" or command.get("update") != PROGRESS:
             return
-        if event.command_name == "update":
-            updates = command.get("updates") or []
-            key = updates[0].get("q", {}).get("_id", "") if len(updates) == 1 else ""
-        elif event.command_name == "insert":
-            documents = command.get("documents") or []
-            key = documents[0].get("_id", "") if len(documents) == 1 else ""
-        else:
-            return
-        # Progress documents are keyed "user:movie" (sinks/mongo/documents.py).
-        user, _, movie = str(key).partition(":")
-        if user == self._user_id:
-            self._pending[event.request_id] = (movie, time.time())
+        updates = command.get("updates") or []
+        if len(updates) == 1:  # the worker sends one update per command (projections.py)
+            values = updates[0].get("u", {}).get("$set", {})
+            position_event = values.get("position_event_id", "-")
+            key = str(updates[0].get("q", {}).get("_id", ""))
+            self._pending[event.request_id] = (key, position_event, time.time())
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pending = self._pending.pop(event.request_id, None)
@@ -56,18 +48,18 @@ class ProgressWriteLog(monitoring.CommandListener):
         answered = time.time()
         # n counts matched or upserted documents; a write error (a lost upsert race) is no write.
         if event.reply.get("n", 0) >= 1 and not event.reply.get("writeErrors"):
-            movie_id, sent = pending
-            self._out.write(f"{movie_id} {sent:.6f} {answered:.6f}\n")
+            key, position_event, sent = pending
+            self._out.write(f"{key} {position_event} {sent:.6f} {answered:.6f}\n")
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._pending.pop(event.request_id, None)
 
 
 def main() -> None:
-    user, path = os.environ.get("BENCH_USER_ID"), os.environ.get("BENCH_WRITE_LOG")
-    if user and path:
-        # Line-buffered: the bench reads the file while the worker runs.
-        monitoring.register(ProgressWriteLog(UUID(user), open(path, "a", buffering=1)))  # noqa: SIM115
+    path = os.environ.get("BENCH_WRITE_LOG")
+    if path:
+        # Buffered by the line: the bench reads the file while the worker runs.
+        monitoring.register(ProgressWriteLog(open(path, "a", buffering=1)))  # noqa: SIM115
     from faust.cli.faust import cli  # after the listener: the app opens its client on import
 
     sys.argv[0] = "faust"

@@ -33,8 +33,14 @@ max_connections = 100
 shared_buffers = 128MB
 # Planning only: JIT compilation costs more than FerretDB's short queries take.
 jit = off
-# Loaded but silent; tests/integration/test_postgres_plans.py turns it on to see the plans.
-shared_preload_libraries = 'auto_explain'
+# Every lookup by `_id` reads a GIN index's whole pending list (4 MB by default: some 240 pages
+# per update at 1M documents, half PostgreSQL's CPU per write); 64 kB keeps it a few pages and
+# merges it often, in small steps (docs/benchmarks.md, pipeline).
+gin_pending_list_limit = 64kB
+# auto_explain: loaded but silent; tests/integration/test_postgres_plans.py turns it on to see
+# the plans. pg_stat_statements: what FerretDB sends, per statement, for whoever profiles the
+# store (`CREATE EXTENSION pg_stat_statements` first; docs/benchmarks.md, pipeline, says how).
+shared_preload_libraries = 'auto_explain,pg_stat_statements'
 auto_explain.log_min_duration = -1
 log_line_prefix = '%m [%p] '
 log_timezone = 'UTC'
