@@ -7,8 +7,12 @@ UGC := $(BIN)/ugc
 TEST_ENV := UGC_ENV_FILE=tests/stack.env
 # The benchmarks run their own stack too (bench/stack.env), started and stopped around them.
 BENCH_ENV := UGC_ENV_FILE=bench/stack.env
+# The fault suite runs on a 3-node Kafka cluster of its own (tests/faults/stack.env).
+FAULTS_ENV_FILE ?= tests/faults/stack.env
+FAULTS_ENV := UGC_ENV_FILE=$(FAULTS_ENV_FILE)
+RUNS ?= 10
 
-.PHONY: install run stop status test lint format bench-ingest bench-pipeline clean chromium
+.PHONY: install run stop status test test-faults soak faults lint format bench-ingest bench-pipeline clean chromium
 
 install: $(VENV)/.installed
 
@@ -43,6 +47,21 @@ test: install chromium
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# Faults under load (tests/faults): one run of each scenario, or RUNS of them (`make soak`); both
+# write docs/reliability.md and docs/benchmarks/reliability.json, and stop their stack after.
+test-faults: install
+	$(MAKE) --no-print-directory faults RUNS=1 FAULTS_COMMAND="make test-faults"
+
+soak: install
+	$(MAKE) --no-print-directory faults FAULTS_COMMAND="make soak RUNS=$(RUNS)"
+
+faults:
+	@began=$$(date +%s); $(FAULTS_ENV) $(UGC) stack up || { $(FAULTS_ENV) $(UGC) stack down; exit 1; }; \
+	$(FAULTS_ENV) $(BIN)/python -m tests.faults.report --reset; \
+	status=0; for run in $$(seq $(RUNS)); do $(FAULTS_ENV) $(BIN)/pytest tests/faults || status=1; done; \
+	$(FAULTS_ENV) $(BIN)/python -m tests.faults.report --wall-s $$(( $$(date +%s) - began )) --command "$(FAULTS_COMMAND)"; \
+	$(FAULTS_ENV) $(UGC) stack down; exit $$status
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,4 +86,5 @@ clean:
 	-$(UGC) stack down
 	-$(TEST_ENV) $(UGC) stack down
 	-$(BENCH_ENV) $(UGC) stack down
-	rm -rf .stack .stack-test .stack-bench $(VENV)
+	-$(FAULTS_ENV) $(UGC) stack down
+	rm -rf .stack .stack-test .stack-bench .stack-faults $(VENV)

@@ -71,6 +71,7 @@ def ground_truth(accepted: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[str, 
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     family = {
         "viewing": "viewing",
+        "playback": "playback",
         "position": "playback",
         "rating": "ratings",
         "favourite": "favourites",
@@ -81,11 +82,13 @@ def ground_truth(accepted: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[str, 
         if item["type"] == "viewing":
             watched[key] += item["watched_seconds"]
             continue
-        value = {"position": "position_ms", "rating": "score", "favourite": "action"}[item["type"]]
+        # A playback action carries a position too: both move the resume point.
+        kind = "position" if item["type"] == "playback" else item["type"]
+        value = {"position": "position_ms", "rating": "score", "favourite": "action"}[kind]
         stamp = (item["client_ts"], item["event_id"])
-        current = newest.get((*key, item["type"]))
+        current = newest.get((*key, kind))
         if current is None or stamp > current[:2]:
-            newest[(*key, item["type"])] = (*stamp, item[value])
+            newest[(*key, kind)] = (*stamp, item[value])
     films: dict[str, list[int]] = defaultdict(list)
     for (_user, film, kind), (_, _, score) in newest.items():
         if kind == "rating" and score is not None:

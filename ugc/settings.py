@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Public (it is in this repository): only ever acceptable on a developer's machine.
 DEVELOPMENT_JWT_SECRET = "change-me-local-development-secret"
+# Ports of the n-th local Kafka node (from 0): the first node's broker and controller ports + 10n.
+KAFKA_NODE_PORT_STEP = 10
 
 
 class InsecureSettingsError(ValueError):
@@ -117,6 +119,8 @@ class Settings(BaseSettings):
     stack_dir: Path = PROJECT_ROOT / ".stack"
     stack_dist_dir: Path = PROJECT_ROOT / ".stack" / "dist"
     stack_kafka_controller_port: int = 9093
+    # Kafka nodes of the local stack, each broker and controller (one KRaft quorum).
+    stack_kafka_brokers: int = Field(default=1, ge=1, le=5)
     stack_kafka_heap: str = "512m"
     stack_registry_management_port: int = 9001
     stack_registry_heap: str = "384m"
@@ -133,6 +137,39 @@ class Settings(BaseSettings):
     def _relative_to_project(cls, path: Path | None) -> Path | None:
         """Relative folders are taken from the project root, wherever the command runs."""
         return path if path is None or path.is_absolute() else PROJECT_ROOT / path
+
+    @model_validator(mode="after")
+    def _kafka_cluster_defaults(self) -> "Settings":
+        """Several local nodes: clients bootstrap from all of them (one down must not stop a
+        fresh client), and topics not configured otherwise get three replicas, of which one
+        may be down while acks=all writes go on."""
+        if self.stack_kafka_brokers > 1:
+            if "," not in self.kafka_bootstrap:
+                host, port = self.kafka_host_port
+                self.kafka_bootstrap = ",".join(
+                    f"{host}:{port + KAFKA_NODE_PORT_STEP * n}"
+                    for n in range(self.stack_kafka_brokers)
+                )
+            if len(self.kafka_bootstrap.split(",")) < self.stack_kafka_brokers:
+                raise ValueError(
+                    "UGC_KAFKA_BOOTSTRAP lists fewer addresses than UGC_STACK_KAFKA_BROKERS"
+                )
+            if "kafka_replication_factor" not in self.model_fields_set:
+                self.kafka_replication_factor = min(3, self.stack_kafka_brokers)
+            if "kafka_min_insync_replicas" not in self.model_fields_set:
+                self.kafka_min_insync_replicas = max(1, self.kafka_replication_factor - 1)
+        return self
+
+    @property
+    def kafka_node_addresses(self) -> list[tuple[str, int, int]]:
+        """(host, broker port, controller port) of each node of the local stack: the bootstrap
+        addresses in order, controllers from UGC_STACK_KAFKA_CONTROLLER_PORT in steps of 10."""
+        nodes = []
+        for n, address in enumerate(self.kafka_bootstrap.split(",")[: self.stack_kafka_brokers]):
+            host, _, port = address.strip().rpartition(":")
+            controller = self.stack_kafka_controller_port + KAFKA_NODE_PORT_STEP * n
+            nodes.append((host, int(port), controller))
+        return nodes
 
     @property
     def faust_data_dir(self) -> Path:

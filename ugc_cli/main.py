@@ -63,14 +63,17 @@ def stack_status() -> None:
     """Each component with its version, address and health; exits 1 if any is unhealthy."""
     from infra.stack.manager import Stack
 
-    statuses = Stack(get_settings()).status()
+    stack = Stack(get_settings())
+    statuses = stack.status()
     for s in statuses:
         state = "healthy" if s.health.ok else "DOWN"
         pid = f"pid {s.pid}" if s.pid else "-"
         typer.echo(
             f"{s.name:<11} {s.version:<14} {state:<8} {pid:<10} {s.address}  {s.health.detail}"
         )
-    kafka_ok = any(s.name == "kafka" and s.health.ok for s in statuses)
+    kafka_ok = any(s.name.startswith("kafka") and s.health.ok for s in statuses)
+    if len(stack.kafka_nodes) > 1:
+        typer.echo(f"{'cluster':<11} {'kafka':<14} {stack.kafka_cluster()}")
     for line in consumer_group_lines(get_settings()) if kafka_ok else []:
         typer.echo(line)
     if not all(s.health.ok for s in statuses):

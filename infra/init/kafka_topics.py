@@ -36,7 +36,8 @@ async def init_topics(settings: Settings) -> list[InitResult]:
             "topic",
             spec.name,
             Outcome.CREATED if spec in missing else Outcome.EXISTED,
-            f"{spec.partitions} partitions, rf {spec.replication_factor}",
+            f"{spec.partitions} partitions, rf {spec.replication_factor}, "
+            f"min.insync {spec.config['min.insync.replicas']}",
         )
         for spec in specs
     ]

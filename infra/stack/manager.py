@@ -1,13 +1,14 @@
-"""`ugc stack up | down | status | logs`: the local single-node stack without Docker."""
+"""`ugc stack up | down | status | logs`: the local stack without Docker (one node of each
+component, or a Kafka cluster of several with `UGC_STACK_KAFKA_BROKERS`)."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from infra.stack.base import Component, Health, StackLayout
 from infra.stack.clickhouse import ClickHouse
 from infra.stack.ferretdb import FerretDB
-from infra.stack.kafka import Kafka
+from infra.stack.kafka import cluster_summary, kafka_nodes
 from infra.stack.nginx import Nginx
 from infra.stack.postgres import Postgres
 from infra.stack.process import StackError, port_open, wait_until
@@ -30,9 +31,13 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.layout = StackLayout(settings.stack_dir, settings.stack_dist_dir)
+        self.kafka_nodes = kafka_nodes(settings, self.layout)
         self.components: list[Component] = [
-            cls(settings, self.layout)
-            for cls in (Kafka, SchemaRegistry, Postgres, FerretDB, ClickHouse, Nginx)
+            *self.kafka_nodes,
+            *(
+                cls(settings, self.layout)
+                for cls in (SchemaRegistry, Postgres, FerretDB, ClickHouse, Nginx)
+            ),
         ]
 
     def component(self, name: str) -> Component:
@@ -51,22 +56,40 @@ class Stack:
             started = time.monotonic()
             component.provision()
             echo(f"  ready in {time.monotonic() - started:.1f}s")
-        for component in self.components:
+        # The Kafka nodes start together: none is healthy before a quorum of voters runs.
+        self.start_all(self.kafka_nodes, echo)
+        for component in self.components[len(self.kafka_nodes) :]:
             self.start(component, echo)
 
     def start(self, component: Component, echo: Echo) -> None:
         """Start one component unless it runs already, and wait until it is healthy."""
-        pid = component.process.pid()
-        if pid is not None:
-            health = self._wait_healthy(component)
-            echo(f"{component.name}: already running (pid {pid}), {health.detail}")
-            return
-        if not component.has_process:
-            health = component.health()
-            if not health.ok:
-                raise StackError(f"{component.name} is not healthy: {health.detail}")
-            echo(f"{component.name}: {health.detail}")
-            return
+        self.start_all([component], echo)
+
+    def start_all(self, components: Sequence[Component], echo: Echo) -> None:
+        """Start those of the components that are not running, then wait for each to be
+        healthy."""
+        started: dict[str, tuple[int, float]] = {}
+        for component in components:
+            if component.process.pid() is None and component.has_process:
+                started[component.name] = (self._launch(component), time.monotonic())
+        for component in components:
+            if component.name in started:
+                pid, began = started[component.name]
+                health = self._wait_healthy(component)
+                echo(
+                    f"{component.name}: started (pid {pid}) "
+                    f"in {time.monotonic() - began:.1f}s, {health.detail}"
+                )
+            elif (pid_now := component.process.pid()) is not None:
+                health = self._wait_healthy(component)
+                echo(f"{component.name}: already running (pid {pid_now}), {health.detail}")
+            else:
+                health = component.health()
+                if not health.ok:
+                    raise StackError(f"{component.name} is not healthy: {health.detail}")
+                echo(f"{component.name}: {health.detail}")
+
+    def _launch(self, component: Component) -> int:
         launch = component.launch()
         for host, port in component.listen_ports():
             if port_open(host, port):
@@ -74,13 +97,7 @@ class Stack:
                     f"{component.name}: {host}:{port} is already taken by another process; "
                     "stop it or choose another port (see .env.example)"
                 )
-        started = time.monotonic()
-        pid = component.process.start(launch.argv, launch.cwd, launch.env, launch.user)
-        health = self._wait_healthy(component)
-        echo(
-            f"{component.name}: started (pid {pid}) "
-            f"in {time.monotonic() - started:.1f}s, {health.detail}"
-        )
+        return component.process.start(launch.argv, launch.cwd, launch.env, launch.user)
 
     def _wait_healthy(self, component: Component) -> Health:
         last = Health(False, "not checked")
@@ -112,6 +129,10 @@ class Stack:
             ComponentStatus(c.name, c.version, c.address, c.process.pid(), c.health())
             for c in self.components
         ]
+
+    def kafka_cluster(self) -> str:
+        """Brokers, controller quorum and under-replicated partitions, in one line."""
+        return cluster_summary(self.kafka_nodes, self.settings.kafka_bootstrap)
 
     def log_tail(self, name: str, lines: int) -> str:
         return self.component(name).process.log_tail(lines)
