@@ -13,6 +13,7 @@ not redirect or close the API's reads. Rows are still parsed into the Beanie doc
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from uuid import UUID
 import pymongo
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from sinks.mongo.client import init_documents, mongo_client
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, viewer_film_key
@@ -40,10 +41,26 @@ def _bounded(timeout_s: float) -> Iterator[None]:
             yield
     except PyMongoError as exc:
         # Other errors (a bad query, a server-side refusal) are bugs, not outages: a 500.
-        if not (isinstance(exc, ConnectionFailure) or exc.timeout):
+        if not _unavailable(exc):
             raise
         log.warning("mongodb call failed: %s: %.200s", type(exc).__name__, exc)
         raise DependencyUnavailable(MONGODB, f"{type(exc).__name__} within {timeout_s:g}s") from exc
+
+
+# Answers of a server that cannot serve now, whatever the query: MongoDB unreachable or shutting
+# down (HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, InterruptedAtShutdown).
+UNAVAILABLE_CODES = frozenset({6, 7, 89, 91, 11600})
+# FerretDB answers InternalError (code 1) with PostgreSQL's error when its database is away:
+# no connection, or SQLSTATE class 08 (connection), 53 (resources), 57P (shutting down, starting).
+POSTGRES_AWAY = re.compile(r"failed to connect|SQLSTATE (08|53|57P)|conn closed|unexpected EOF")
+
+
+def _unavailable(exc: PyMongoError) -> bool:
+    if isinstance(exc, ConnectionFailure) or exc.timeout:
+        return True
+    if not isinstance(exc, OperationFailure):
+        return False
+    return exc.code in UNAVAILABLE_CODES or (exc.code == 1 and bool(POSTGRES_AWAY.search(str(exc))))
 
 
 class ProjectionReads:
