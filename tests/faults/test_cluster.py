@@ -18,13 +18,21 @@ def test_topics_are_replicated_three_times_two_in_sync(cluster, settings):
     metadata = cluster_metadata(settings.kafka_bootstrap)
     assert sorted(metadata.brokers) == [1, 2, 3]
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = [spec.name for spec in topic_specs(settings)] + ["__consumer_offsets"]
-    for name in names:
+    names = [spec.name for spec in topic_specs(settings)]
+    # The offsets topic exists once a group has committed (not yet on a fresh cluster).
+    offsets = ["__consumer_offsets"] if "__consumer_offsets" in metadata.topics else []
+    replicated = [*names, *offsets]
+    for name in replicated:
         partitions = metadata.topics[name].partitions.values()
         assert {len(p.replicas) for p in partitions} == {3}, name
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names[:-1]]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
     for future in admin.describe_configs(resources).values():
         assert future.result(timeout=10)["min.insync.replicas"].value == "2"
+    # What the offsets and transactions topics will get when a broker creates them.
+    broker = ConfigResource(ConfigResource.Type.BROKER, "1")
+    config = admin.describe_configs([broker])[broker].result(timeout=10)
+    assert config["offsets.topic.replication.factor"].value == "3"
+    assert config["transaction.state.log.replication.factor"].value == "3"
 
 
 def test_status_shows_each_broker_the_quorum_and_under_replicated_partitions(cluster):
