@@ -17,6 +17,8 @@ class Family(StrEnum):
 
 
 DEAD_LETTER = "dead-letter"
+# What `ugc dlq replay` sent back: a compacted marker per replayed dead letter (infra/ops).
+DEAD_LETTER_REPLAYED = f"{DEAD_LETTER}-replayed"
 # Ratings re-keyed by film, so that one worker owns each film's running sum and count.
 RATINGS_BY_FILM = "ratings-by-film"
 
@@ -67,16 +69,22 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             events,
         )
     )
+    dead_letters = {**common, "retention.ms": str(settings.kafka_dead_letter_retention_ms)}
     specs.append(
         TopicSpec(
             topic_name(settings, DEAD_LETTER),
             1,
             settings.kafka_replication_factor,
-            {
-                **common,
-                "cleanup.policy": "delete",
-                "retention.ms": str(settings.kafka_dead_letter_retention_ms),
-            },
+            {**dead_letters, "cleanup.policy": "delete"},
+        )
+    )
+    # Its markers outlive the messages they name: the same retention, one marker per key.
+    specs.append(
+        TopicSpec(
+            topic_name(settings, DEAD_LETTER_REPLAYED),
+            1,
+            settings.kafka_replication_factor,
+            {**dead_letters, "cleanup.policy": "compact,delete"},
         )
     )
     return specs

@@ -19,17 +19,15 @@ from collections.abc import Sequence
 
 from infra.ops.kafka import Delivered, KafkaGateway, Outgoing
 from infra.ops.parked import Parked
-from ugc.events import DEAD_LETTER, topic_name
+from ugc.events import DEAD_LETTER_REPLAYED, topic_name, topic_specs
 from ugc.settings import Settings
-
-LEDGER = f"{DEAD_LETTER}-replayed"
 
 
 class ReplayLedger:
     def __init__(self, kafka: KafkaGateway, settings: Settings) -> None:
         self._kafka = kafka
         self._settings = settings
-        self.topic = topic_name(settings, LEDGER)
+        self.topic = topic_name(settings, DEAD_LETTER_REPLAYED)
 
     async def replayed(self) -> set[str]:
         """The ledger keys of every message replayed so far (empty before the first replay)."""
@@ -44,16 +42,9 @@ class ReplayLedger:
         return keys
 
     async def ensure(self) -> None:
-        settings = self._settings
-        await self._kafka.ensure_topic(
-            self.topic,
-            settings.kafka_replication_factor,
-            {
-                "cleanup.policy": "compact,delete",
-                "retention.ms": str(settings.kafka_dead_letter_retention_ms),
-                "min.insync.replicas": str(settings.kafka_min_insync_replicas),
-            },
-        )
+        """`ugc init` creates the ledger; a stack initialised before it existed gets it here."""
+        spec = next(s for s in topic_specs(self._settings) if s.name == self.topic)
+        await self._kafka.ensure_topic(spec.name, spec.replication_factor, spec.config)
 
     async def record(self, replayed: Sequence[tuple[Parked, Delivered]]) -> None:
         now = int(time.time() * 1000)
