@@ -16,22 +16,19 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
+from typing import Any
 from uuid import UUID
 
 import faust
-import httpx
 from faust.types import EventT
-from schema_registry.client.errors import ClientError
-from schema_registry.serializers.errors import SerializerError
 
 from schemas.erasure import ErasureCodec
 from sinks.mongo.client import mongo_client
 from sinks.mongo.erasure import ProjectionErasure
 from streams.messages import (
     BatchHandler,
-    _registry_answers,
-    _wait_for_registry,
     dead_letter,
+    decode_waiting_for_registry,
     until_done,
 )
 from ugc.erasure import MARKER_HEADER, SOURCE_HEADER
@@ -113,18 +110,10 @@ async def decode_markers(
     return markers
 
 
-async def _decode(value: bytes | None) -> dict[str, object]:
+async def _decode(value: bytes | None) -> dict[str, Any]:
     if not value:
         raise ValueError("empty marker")
-    while True:  # a registry that does not answer is nobody's fault: wait for it
-        try:
-            return await CODEC.decode(value)
-        except (httpx.HTTPError, ClientError) as exc:
-            await _wait_for_registry(exc)
-        except SerializerError as exc:
-            if "unable to fetch schema" not in str(exc) or await _registry_answers():
-                raise
-            await _wait_for_registry(exc)
+    return await decode_waiting_for_registry(CODEC, value)
 
 
 def films_of(marker: Marker, films: Iterable[str | UUID]) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import faust
 import httpx
@@ -198,9 +198,19 @@ async def decode_all(
 async def _decode(family: Family, value: bytes | None) -> dict[str, Any]:
     if not value:
         raise ValueError("empty message")
+    return await decode_waiting_for_registry(DECODERS[family], value)
+
+
+class Decoder(Protocol):
+    async def decode(self, value: bytes, /) -> dict[str, Any]: ...
+
+
+async def decode_waiting_for_registry(decoder: Decoder, value: bytes) -> dict[str, Any]:
+    """Decode one Confluent-framed Avro value; a registry that does not answer is nobody's
+    fault, so wait for it rather than calling the message poison."""
     while True:
         try:
-            return await DECODERS[family].decode(value)
+            return await decoder.decode(value)
         except (httpx.HTTPError, ClientError) as exc:
             await _wait_for_registry(exc)
         except SerializerError as exc:
