@@ -15,6 +15,7 @@ import faust
 from faust.sensors import Sensor
 
 from streams import in_flight
+from streams.offsets import apply_in_order
 from ugc.events import DEAD_LETTER, RATINGS_BY_FILM, Family, topic_name
 from ugc.settings import Settings
 
@@ -42,6 +43,7 @@ revocations = Revocations()  # one Faust app runs per worker process
 def create_app(
     settings: Settings, app_id: str, origin: str, modules: list[str], web_port: int
 ) -> faust.App:
+    apply_in_order()
     datadir = settings.faust_data_dir / app_id
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(

@@ -74,19 +74,17 @@ batch_generation: ContextVar[int | None] = ContextVar("batch_generation", defaul
 
 
 def letting_go(app: faust.App) -> bool:
-    """A shutdown, or a rebalance taking partitions from the generation of the batch at hand:
-    this worker may no longer own what it holds. (A batch of the generation just assigned goes
-    on while Faust finishes the rebalance.)"""
+    """A shutdown, a rebalance taking partitions from the generation of the batch at hand, or
+    one that took them already: this worker may no longer own what it holds. (A batch of the
+    generation just assigned goes on while Faust finishes the rebalance.)"""
     if app.should_stop:
         return True
+    generation = batch_generation.get()
+    if generation is not None and generation != app.consumer_generation_id:
+        return True  # its partitions were sought back since: their owner reads it again
     if not app.rebalancing:
         return False
-    generation = batch_generation.get()
-    return (
-        generation is None
-        or generation == revocations.revoking
-        or generation != app.consumer_generation_id
-    )
+    return generation is None or generation == revocations.revoking
 
 
 async def until_done(operation: Callable[[], Awaitable[T]], sink: str, app: faust.App) -> T:
@@ -97,9 +95,14 @@ async def until_done(operation: Callable[[], Awaitable[T]], sink: str, app: faus
     A write once sent is never cancelled, even when the agent is: the store would apply it
     anyway, maybe after the partition's next owner wrote, and FerretDB applies an update by
     reading and rewriting the whole document. Revocations and shutdowns wait for the writes in
-    flight instead (streams.in_flight), so the next owner starts after them."""
+    flight instead (streams.in_flight), so the next owner starts after them; and a write is
+    not started once the worker is letting go: the wait may be over already, and it would land
+    after the next owner's (the stores keep the newest offset they applied, and refuse older
+    ones)."""
     delay = 0.1
     while True:
+        if letting_go(app):
+            raise Abandoned(f"{sink} write not started: a rebalance or shutdown is under way")
         attempt = in_flight.track(asyncio.ensure_future(operation()))
         try:
             return await asyncio.shield(attempt)
@@ -169,6 +172,10 @@ async def _one_batch(
 async def acknowledge(
     stream: StreamT, events: Sequence[EventT], agent: str, watch: ProgressWatch
 ) -> None:
+    if letting_go(cast(faust.App, stream.app)):
+        # Applied, but the partitions are being (or were) sought back to their committed offsets
+        # and the events come again, maybe to another worker: their offsets are not ours to commit.
+        return
     for event in events:
         await stream.ack(event)
     EVENTS.labels(agent).inc(len(events))

@@ -1,0 +1,207 @@
+"""Every partition applied in offset order, and committed only as far as applied: repairs to
+Faust 0.15.3's consumer.
+
+Our sinks are idempotent by offset: a viewer's watch time and a film's rating total each keep
+the offset of the last event they took, and refuse older ones, so an event applied after a
+later one of its partition is lost. Faust can apply them so, and commit past events it never
+applied (faust-streaming#606); the fault suite saw both (watch time and film totals short after
+workers left and joined under load; ratings at consecutive offsets never forwarded):
+
+- After a rebalance, Faust resumes fetching before it seeks the partitions back to their
+  committed offsets, so events from a position fetched before the rebalance (past events that
+  were let go) are applied first, and the events between come after the seek, refused.
+- Its fetch loop keeps a read mark per partition and drops anything below it as already seen;
+  a message in hand when the rebalance started sets that mark after the seek, so the events
+  between the committed offset and that message are dropped when fetched again. The loop also
+  counts a jump above the mark as acknowledged.
+- Its commit takes the lowest run of acknowledged offsets, allowing one offset of slack at the
+  start, and no check at all while nothing is committed (it keeps offset 0 as None).
+
+The repairs: a sequencer hands on, per acknowledged topic's partition, only the next offset since
+the partition was sought; nothing before the seek, a duplicate never, and on a jump it seeks back
+to the missing offset. Faust's read mark is gone. A commit covers only the run of applied offsets
+that starts where the partition was sought (or at the offset committed since). Our event topics
+have no transaction markers and no compaction, so their offsets have no legitimate holes; the
+table changelogs, which Faust reads without acknowledgements, pass untouched.
+"""
+
+import logging
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Iterable
+from enum import Enum
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import TP, Message
+from faust.utils.functional import consecutive_numbers
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(Enum):
+    NEXT = "next"  # hand it on
+    UNSOUGHT = "unsought"  # the partition was not sought since the last rebalance
+    SEEN = "seen"  # handed on already since the seek
+    MISSING = "missing"  # offsets before it were never handed on: seek back to them
+    AWAITED = "awaited"  # past a gap already being fetched again
+
+
+class Sequencer:
+    """The next offset to hand on, per partition, since each was sought."""
+
+    def __init__(self) -> None:
+        self.next: dict[TP, int] = {}
+        self._refetching: set[TP] = set()
+
+    def sought(self, tp: TP, offset: int) -> None:
+        self.next[tp] = offset
+        self._refetching.discard(tp)
+
+    def forget(self, tps: Iterable[TP] | None = None) -> None:
+        for tp in list(self.next) if tps is None else tps:
+            self.next.pop(tp, None)
+            self._refetching.discard(tp)
+
+    def verdict(self, tp: TP, offset: int) -> Verdict:
+        expected = self.next.get(tp)
+        if expected is None:
+            return Verdict.UNSOUGHT
+        if offset == expected:
+            self.next[tp] = offset + 1
+            self._refetching.discard(tp)
+            return Verdict.NEXT
+        if offset < expected:
+            return Verdict.SEEN
+        if tp in self._refetching:
+            return Verdict.AWAITED
+        self._refetching.add(tp)
+        return Verdict.MISSING
+
+
+def next_commit(acked: list[int], start: int | None) -> int | None:
+    """The offset to commit once the offsets in `acked` are applied, or None.
+
+    Only a run of consecutive offsets beginning at `start` counts. The run, and any offset below
+    `start` (committed already, maybe by the partition's previous owner while this worker was
+    applying it too), are removed from `acked`, which is sorted in place."""
+    if not acked or start is None:
+        return None
+    acked.sort()
+    del acked[: bisect_left(acked, start)]
+    if not acked or acked[0] != start:
+        return None
+    run = next(consecutive_numbers(acked))
+    del acked[: len(run)]
+    return int(run[-1]) + 1
+
+
+class NoReadMarks(dict[Any, int | None]):
+    """Faust's per-partition read mark (`Consumer._read_offset`) that remembers nothing, so its
+    fetch loop drops nothing and records no gap: the sequencer decides instead."""
+
+    def __getitem__(self, tp: Any) -> None:
+        return None
+
+    def __setitem__(self, tp: Any, offset: int | None) -> None:
+        pass
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+_SEQUENCER = "_ugc_sequencer"
+_SOUGHT = "_ugc_sought"  # TP -> the offset the partition was last sought to
+
+
+def _sequencer(consumer: Any) -> Sequencer:
+    sequencer: Sequencer = getattr(consumer, _SEQUENCER)
+    return sequencer
+
+
+def _sought(consumer: Any) -> dict[TP, int]:
+    sought: dict[TP, int] = getattr(consumer, _SOUGHT)
+    return sought
+
+
+def _acknowledged(consumer: Any, tp: TP) -> bool:
+    return bool(consumer.app.topics.acks_enabled_for(tp.topic))
+
+
+_faust_init = Consumer.__init__
+_faust_getmany = Consumer.getmany
+_faust_perform_seek = Consumer.perform_seek
+_faust_on_partitions_revoked = Consumer.on_partitions_revoked
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _faust_init(self, *args, **kwargs)
+    self._read_offset = NoReadMarks()
+    setattr(self, _SEQUENCER, Sequencer())
+    setattr(self, _SOUGHT, {})
+
+
+async def _getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (Faust's signature)
+    sequencer = _sequencer(self)
+    async for tp, message in _faust_getmany(self, timeout):
+        if not _acknowledged(self, tp):
+            yield tp, message
+            continue
+        verdict = sequencer.verdict(tp, message.offset)
+        if verdict is Verdict.NEXT:
+            yield tp, message
+        elif verdict is Verdict.MISSING:
+            await _refetch(self, sequencer, tp, message.offset)
+
+
+async def _refetch(self: Any, sequencer: Sequencer, tp: TP, got: int) -> None:
+    missing = sequencer.next[tp]
+    first = (await self.earliest_offsets(tp)).get(tp, 0)
+    if missing < first:  # deleted by retention meanwhile: nothing to wait for
+        log.warning("%s: offsets %d..%d were deleted before being read", tp, missing, first - 1)
+        missing = first
+    log.warning("%s: got offset %d before %d; fetching again from %d", tp, got, missing, missing)
+    await self._seek(tp, missing)  # no await inside: the seek and the sequencer move together
+    sequencer.sought(tp, missing)
+    _sought(self)[tp] = missing
+
+
+async def _perform_seek(self: Any) -> None:
+    """Seek as Faust does, then seek every acknowledged partition explicitly (Faust leaves one
+    with nothing committed wherever it was) and start its sequence there."""
+    sequencer = _sequencer(self)
+    sequencer.forget()
+    await _faust_perform_seek(self)
+    tps = [tp for tp in self.assignment() if _acknowledged(self, tp)]
+    firsts = await self.earliest_offsets(*tps) if tps else {}
+    sought = _sought(self)
+    for tp in tps:
+        offset = max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0))
+        await self._seek(tp, offset)  # no await inside: the seek and the sequencer move together
+        sequencer.sought(tp, offset)
+        sought[tp] = offset
+
+
+async def _on_partitions_revoked(self: Any, revoked: set[TP]) -> None:
+    _sequencer(self).forget(revoked)  # nothing is handed on until the next seek
+    await _faust_on_partitions_revoked(self, revoked)
+
+
+def _new_offset(self: Any, tp: TP) -> int | None:
+    committed = self._committed_offset[tp]  # None for 0 as well as for nothing committed
+    sought = _sought(self).get(tp)
+    start = None if sought is None else max(committed or 0, sought)
+    acked = self._acked[tp]
+    before = len(acked)
+    offset = next_commit(acked, start)
+    if len(acked) < before:
+        self._acked_index[tp].intersection_update(acked)
+    return offset
+
+
+def apply_in_order() -> None:
+    """Install the repairs on Faust's consumer class (idempotent; before the app starts)."""
+    Consumer.__init__ = _init  # type: ignore[method-assign]
+    Consumer.getmany = _getmany  # type: ignore[method-assign]
+    Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    Consumer.on_partitions_revoked = _on_partitions_revoked  # type: ignore[method-assign]
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]

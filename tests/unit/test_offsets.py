@@ -1,0 +1,105 @@
+"""streams.offsets: each acknowledged partition is handed on in offset order from where it was
+sought, and Faust's consumer commits only a run of applied offsets starting there."""
+
+from types import SimpleNamespace
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import TP
+
+from streams.offsets import NoReadMarks, Sequencer, Verdict, apply_in_order, next_commit
+
+PARTITION = TP("cinema.ugc.viewing", 3)
+
+
+def test_only_the_next_offset_since_the_seek_is_handed_on() -> None:
+    sequencer = Sequencer()
+    # Fetched after a rebalance, before the seek: from a position past events that were let go.
+    assert sequencer.verdict(PARTITION, 5485) is Verdict.UNSOUGHT
+    sequencer.sought(PARTITION, 5431)
+    assert sequencer.verdict(PARTITION, 5431) is Verdict.NEXT
+    assert sequencer.verdict(PARTITION, 5431) is Verdict.SEEN  # fetched again: a duplicate
+    assert sequencer.verdict(PARTITION, 5432) is Verdict.NEXT
+
+
+def test_a_jump_asks_once_for_the_missing_offsets_then_waits_for_them() -> None:
+    sequencer = Sequencer()
+    sequencer.sought(PARTITION, 80)
+    assert sequencer.verdict(PARTITION, 95) is Verdict.MISSING
+    assert sequencer.verdict(PARTITION, 96) is Verdict.AWAITED
+    assert sequencer.next[PARTITION] == 80
+    sequencer.sought(PARTITION, 80)  # the seek back
+    assert sequencer.verdict(PARTITION, 80) is Verdict.NEXT
+    assert sequencer.verdict(PARTITION, 82) is Verdict.MISSING  # a new jump asks again
+
+
+def test_a_revoked_partition_hands_on_nothing_until_sought_again() -> None:
+    sequencer = Sequencer()
+    sequencer.sought(PARTITION, 10)
+    sequencer.forget([PARTITION])
+    assert sequencer.verdict(PARTITION, 10) is Verdict.UNSOUGHT
+
+
+def test_a_run_from_the_start_is_committed_and_removed() -> None:
+    acked = [12, 10, 11, 14]
+    assert next_commit(acked, 10) == 13
+    assert acked == [14]
+
+
+def test_offsets_below_the_start_were_committed_already_and_are_dropped() -> None:
+    # Applied here while the partition's previous owner committed past them.
+    acked = [5635, 5636, 5642, 5643]
+    assert next_commit(acked, 5642) == 5644
+    assert acked == []
+    acked = [7, 8]
+    assert next_commit(acked, 9) is None
+    assert acked == []
+
+
+def test_the_event_at_the_start_is_never_passed() -> None:
+    # Faust 0.15.3's own rule commits 13 here: it lets the run begin one past the committed offset.
+    acked = [11, 12]
+    assert next_commit(acked, 10) is None
+    assert acked == [11, 12]
+
+
+def test_nothing_is_committed_until_the_start_is_known_and_applied() -> None:
+    acked = [5, 6, 7]
+    assert next_commit(acked, None) is None
+    assert next_commit(acked, 0) is None  # offsets 0..4 were never applied
+    assert next_commit(acked, 5) == 8
+    assert next_commit([], 3) is None
+
+
+def _consumer(committed: int | None, sought: int | None, acked: list[int]) -> Any:
+    return SimpleNamespace(
+        _committed_offset={PARTITION: committed},
+        _acked={PARTITION: acked},
+        _acked_index={PARTITION: set(acked)},
+        _ugc_sought={} if sought is None else {PARTITION: sought},
+    )
+
+
+def test_faust_commits_only_from_where_the_partition_was_sought() -> None:
+    apply_in_order()
+    # Faust keeps "nothing committed" and "0 committed" as None, and then skipped its head check:
+    # a lone acknowledged offset was committed, passing every event before it.
+    lone = _consumer(committed=None, sought=0, acked=[95])
+    assert Consumer._new_offset(lone, PARTITION) is None
+    applied = _consumer(committed=None, sought=0, acked=[2, 0, 1, 95])
+    assert Consumer._new_offset(applied, PARTITION) == 3
+    assert applied._acked[PARTITION] == [95] and applied._acked_index[PARTITION] == {95}
+    behind = _consumer(committed=5642, sought=5635, acked=[5635, 5636, 5642])
+    assert Consumer._new_offset(behind, PARTITION) == 5643
+    assert behind._acked[PARTITION] == [] and behind._acked_index[PARTITION] == set()
+    never_sought = _consumer(committed=None, sought=None, acked=[0, 1])
+    assert Consumer._new_offset(never_sought, PARTITION) is None
+
+
+def test_the_fetch_loop_keeps_no_read_mark() -> None:
+    # A mark set by a message fetched before a seek made the loop drop the events fetched again.
+    marks = NoReadMarks()
+    marks[PARTITION] = 95
+    marks.update({PARTITION: 80})
+    assert marks[PARTITION] is None and PARTITION not in marks
+    assert marks.pop(PARTITION, None) is None
