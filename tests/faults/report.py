@@ -99,6 +99,9 @@ The scenarios:
 - **SIGSTOP a broker past the produce timeout**: the leaders' node is paused for
   `UGC_PRODUCE_TIMEOUT_S` + 3 s, then resumed;
 - **kill -9 one of two projections workers**: the group rebalances, the worker comes back;
+- **projections workers leave and join six times** (10,000 events, twice the others): the
+  second worker stops (SIGTERM) at 10% and starts at 20%, the first gets SIGKILL at 35% and
+  starts at 50%, the second stops at 65% and starts at 75%;
 - **stop MongoDB**: FerretDB and its PostgreSQL stop; reads must answer 503 meanwhile, writes
   never do;
 - **stop the schema registry**: a fresh API process must answer 503 + Retry-After, a freshly
@@ -107,12 +110,15 @@ The scenarios:
 Runs that were not exact:
 {failed or "none."}
 
-Known defect, not fixed yet: the worker kill lost events in 2 of its first 4 runs on
-2026-11-28 (8 ratings at consecutive offsets never forwarded to ratings-by-film, yet the group
-committed past them). The likely cause is in Faust 0.15's fetch loop: a
-message fetched before a rebalance and handed on after the seek back moves its read mark ahead
-and marks the offsets between as a gap that counts as acknowledged (faust-streaming#606). A
-soak that shows it again lists the run above.
+Fixed on 2026-11-28 (`streams/offsets.py`): the worker kill lost events in 2 of its first 4
+runs, and the scenario of workers leaving and joining, written then, was wrong in 2 of its
+first 3 runs (watch time and a film's rating sum short). Faust 0.15.3 resumes fetching after a
+rebalance before it seeks the partitions back to their committed offsets, its read mark drops
+events fetched again after a seek, and its commit may pass offsets never acknowledged
+(faust-streaming#606); our sinks keep the newest offset they applied per document and refuse
+older ones, so an event applied after a later one of its partition was lost. Now each
+partition is handed to the agents strictly in offset order from where it was sought, and
+committed only as far as applied.
 """
 
 

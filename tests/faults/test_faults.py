@@ -39,9 +39,10 @@ async def _scenario(
     record: Callable[[Figures, dict[str, Any]], None],
     fault: Callable[[Load], Awaitable[None]],
     seed: int,
+    events: int = EVENTS,
 ) -> tuple[Figures, Load]:
     """Run the load with `fault` done in its middle; record and return the figures."""
-    load = Load(settings, api_url, mixed_events(random.Random(seed), EVENTS), rate=RATE)
+    load = Load(settings, api_url, mixed_events(random.Random(seed), events), rate=RATE)
     began = time.monotonic()
     posting = asyncio.create_task(load.run())
     try:
@@ -51,7 +52,7 @@ async def _scenario(
     load_s = time.monotonic() - began
     figures, detail = await settled_figures(name, load, workers, settings, load_s, CONVERGE_S)
     record(figures, detail)
-    assert figures.accepted > EVENTS * 0.99, (detail, figures)
+    assert figures.accepted > events * 0.99, (detail, figures)
     assert (figures.lost, figures.doubled, figures.wrong) == (0, 0, 0), (detail, figures)
     assert (figures.http_5xx, figures.unanswered) == (0, 0), (detail, figures)
     assert not load.writes.bad and not load.reads.bad, detail
@@ -115,6 +116,41 @@ async def test_kill_9_one_of_two_projections_workers_then_restart_it(
         3,
     )
     assert (await asyncio.to_thread(workers.second.health)).status_code == 200
+
+
+async def test_projections_workers_leave_and_join_over_and_over(
+    restored: Stack, settings, api_server, workers, record
+):
+    """Six rebalances in one load: graceful stops, a kill -9 of the first worker, restarts.
+    Each one seeks the partitions back to their committed offsets while messages fetched before
+    it are still on their way to the agents (the path where Faust once skipped events)."""
+
+    steps: list[tuple[float, Callable[[], Any]]] = [
+        (0.1, workers.second.stop),
+        (0.2, workers.second.start),
+        (0.35, workers.projections.kill),
+        (0.5, workers.projections.start),
+        (0.65, workers.second.stop),
+        (0.75, workers.second.start),
+    ]
+
+    async def fault(load: Load) -> None:
+        for share, step in steps:
+            await load.reached(share)
+            await asyncio.to_thread(step)
+
+    await _scenario(
+        "projections workers leave and join six times",
+        settings,
+        api_server.through_nginx,
+        workers,
+        record,
+        fault,
+        6,
+        events=2 * EVENTS,
+    )
+    for worker in (workers.projections, workers.second):
+        assert (await asyncio.to_thread(worker.health)).status_code == 200
 
 
 async def test_stop_mongodb_reads_503_writes_202_then_exact(
