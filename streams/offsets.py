@@ -160,9 +160,7 @@ async def _refetch(self: Any, sequencer: Sequencer, tp: TP, got: int) -> None:
         log.warning("%s: offsets %d..%d were deleted before being read", tp, missing, first - 1)
         missing = first
     log.warning("%s: got offset %d before %d; fetching again from %d", tp, got, missing, missing)
-    await self._seek(tp, missing)  # no await inside: the seek and the sequencer move together
-    sequencer.sought(tp, missing)
-    _sought(self)[tp] = missing
+    await _seek(self, {tp: missing})
 
 
 async def _perform_seek(self: Any) -> None:
@@ -173,12 +171,21 @@ async def _perform_seek(self: Any) -> None:
     await _faust_perform_seek(self)
     tps = [tp for tp in self.assignment() if _acknowledged(self, tp)]
     firsts = await self.earliest_offsets(*tps) if tps else {}
-    sought = _sought(self)
-    for tp in tps:
-        offset = max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0))
-        await self._seek(tp, offset)  # no await inside: the seek and the sequencer move together
+    await _seek(
+        self, {tp: max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0)) for tp in tps}
+    )
+
+
+async def _seek(self: Any, offsets: dict[TP, int]) -> None:
+    """Seek in the consumer's own thread (aiokafka's fetcher is not thread-safe). The sequencer
+    moves first: a message fetched meanwhile from the old position is then either the awaited
+    offset itself (same record) or set aside, and none from the new position is."""
+    sequencer = _sequencer(self)
+    for tp, offset in offsets.items():
         sequencer.sought(tp, offset)
-        sought[tp] = offset
+        _sought(self)[tp] = offset
+    if offsets:
+        await self.seek_wait(offsets)
 
 
 async def _on_partitions_revoked(self: Any, revoked: set[TP]) -> None:
