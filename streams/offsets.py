@@ -156,11 +156,14 @@ async def _getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Message
 async def _refetch(self: Any, sequencer: Sequencer, tp: TP, got: int) -> None:
     missing = sequencer.next[tp]
     first = (await self.earliest_offsets(tp)).get(tp, 0)
-    if missing < first:  # deleted by retention meanwhile: nothing to wait for
+    deleted = missing < first
+    if deleted:  # by retention, meanwhile: nothing to wait for, nor to read again
         log.warning("%s: offsets %d..%d were deleted before being read", tp, missing, first - 1)
         missing = first
     log.warning("%s: got offset %d before %d; fetching again from %d", tp, got, missing, missing)
-    await _seek(self, {tp: missing})
+    # Only the fetch moves: the offsets handed on before it may still be in the agents, so the
+    # commit still starts where the partition was sought (unless what lies between is gone).
+    await _seek(self, {tp: missing}, commits_from_here=deleted)
 
 
 async def _perform_seek(self: Any) -> None:
@@ -171,19 +174,19 @@ async def _perform_seek(self: Any) -> None:
     await _faust_perform_seek(self)
     tps = [tp for tp in self.assignment() if _acknowledged(self, tp)]
     firsts = await self.earliest_offsets(*tps) if tps else {}
-    await _seek(
-        self, {tp: max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0)) for tp in tps}
-    )
+    offsets = {tp: max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0)) for tp in tps}
+    await _seek(self, offsets, commits_from_here=True)
 
 
-async def _seek(self: Any, offsets: dict[TP, int]) -> None:
+async def _seek(self: Any, offsets: dict[TP, int], commits_from_here: bool) -> None:
     """Seek in the consumer's own thread (aiokafka's fetcher is not thread-safe). The sequencer
     moves first: a message fetched meanwhile from the old position is then either the awaited
     offset itself (same record) or set aside, and none from the new position is."""
     sequencer = _sequencer(self)
     for tp, offset in offsets.items():
         sequencer.sought(tp, offset)
-        _sought(self)[tp] = offset
+        if commits_from_here:
+            _sought(self)[tp] = offset
     if offsets:
         await self.seek_wait(offsets)
 

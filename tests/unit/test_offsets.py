@@ -7,7 +7,14 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from streams.offsets import NoReadMarks, Sequencer, Verdict, apply_in_order, next_commit
+from streams.offsets import (
+    NoReadMarks,
+    Sequencer,
+    Verdict,
+    _refetch,
+    apply_in_order,
+    next_commit,
+)
 
 PARTITION = TP("cinema.ugc.viewing", 3)
 
@@ -103,3 +110,42 @@ def test_the_fetch_loop_keeps_no_read_mark() -> None:
     marks.update({PARTITION: 80})
     assert marks[PARTITION] is None and PARTITION not in marks
     assert marks.pop(PARTITION, None) is None
+
+
+class _Fetching:
+    """What streams.offsets asks of Faust's consumer to fetch a partition again."""
+
+    def __init__(self, first: int, sought: int) -> None:
+        self.first = first
+        self.seeks: list[dict[TP, int]] = []
+        self._ugc_sequencer = Sequencer()
+        self._ugc_sought = {PARTITION: sought}
+        self._ugc_sequencer.sought(PARTITION, sought)
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.first for tp in tps}
+
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        self.seeks.append(dict(offsets))
+
+
+async def test_a_jump_fetches_the_missing_offsets_again_and_commits_still_start_at_the_seek():
+    consumer = _Fetching(first=0, sought=80)
+    sequencer = consumer._ugc_sequencer
+    assert [sequencer.verdict(PARTITION, o) for o in (80, 81)] == [Verdict.NEXT] * 2
+    assert sequencer.verdict(PARTITION, 90) is Verdict.MISSING
+    await _refetch(consumer, sequencer, PARTITION, 90)
+    assert consumer.seeks == [{PARTITION: 82}]
+    assert sequencer.next[PARTITION] == 82
+    # 80 and 81 may still be in the agents: the commit must not start past them.
+    assert consumer._ugc_sought[PARTITION] == 80
+
+
+async def test_offsets_deleted_by_retention_are_not_waited_for():
+    consumer = _Fetching(first=100, sought=80)
+    sequencer = consumer._ugc_sequencer
+    assert sequencer.verdict(PARTITION, 100) is Verdict.MISSING
+    await _refetch(consumer, sequencer, PARTITION, 100)
+    assert consumer.seeks == [{PARTITION: 100}]
+    assert consumer._ugc_sought[PARTITION] == 100
+    assert sequencer.verdict(PARTITION, 100) is Verdict.NEXT
