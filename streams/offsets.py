@@ -26,8 +26,9 @@ table changelogs, which Faust reads without acknowledgements, pass untouched.
 """
 
 import logging
+import time
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from enum import Enum
 from typing import Any
 
@@ -43,24 +44,29 @@ class Verdict(Enum):
     UNSOUGHT = "unsought"  # the partition was not sought since the last rebalance
     SEEN = "seen"  # handed on already since the seek
     MISSING = "missing"  # offsets before it were never handed on: seek back to them
-    AWAITED = "awaited"  # past a gap already being fetched again
+    AWAITED = "awaited"  # past the offset just sought: fetched before the seek
 
 
 class Sequencer:
-    """The next offset to hand on, per partition, since each was sought."""
+    """The next offset to hand on, per partition, since each was sought.
 
-    def __init__(self) -> None:
+    Right after a seek, records fetched before it are still arriving (Faust iterates a fetched
+    batch to its end): for `grace_s` they are set aside quietly; a jump seen later asks for a
+    seek back, at most once per `grace_s`."""
+
+    def __init__(self, grace_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.next: dict[TP, int] = {}
-        self._refetching: set[TP] = set()
+        self._quiet_until: dict[TP, float] = {}
+        self._grace_s, self._clock = grace_s, clock
 
     def sought(self, tp: TP, offset: int) -> None:
         self.next[tp] = offset
-        self._refetching.discard(tp)
+        self._quiet_until[tp] = self._clock() + self._grace_s
 
     def forget(self, tps: Iterable[TP] | None = None) -> None:
         for tp in list(self.next) if tps is None else tps:
             self.next.pop(tp, None)
-            self._refetching.discard(tp)
+            self._quiet_until.pop(tp, None)
 
     def verdict(self, tp: TP, offset: int) -> Verdict:
         expected = self.next.get(tp)
@@ -68,13 +74,11 @@ class Sequencer:
             return Verdict.UNSOUGHT
         if offset == expected:
             self.next[tp] = offset + 1
-            self._refetching.discard(tp)
             return Verdict.NEXT
         if offset < expected:
             return Verdict.SEEN
-        if tp in self._refetching:
+        if self._clock() < self._quiet_until.get(tp, 0.0):
             return Verdict.AWAITED
-        self._refetching.add(tp)
         return Verdict.MISSING
 
 
@@ -161,9 +165,11 @@ async def _refetch(self: Any, sequencer: Sequencer, tp: TP, got: int) -> None:
         log.warning("%s: offsets %d..%d were deleted before being read", tp, missing, first - 1)
         missing = first
     log.warning("%s: got offset %d before %d; fetching again from %d", tp, got, missing, missing)
-    # Only the fetch moves: the offsets handed on before it may still be in the agents, so the
-    # commit still starts where the partition was sought (unless what lies between is gone).
-    await _seek(self, {tp: missing}, commits_from_here=deleted)
+    if deleted:
+        _sought(self)[tp] = missing
+    # Otherwise only the fetch moves: the offsets handed on before it may still be in the
+    # agents, so the commit still starts where the partition was sought.
+    await _seek(self, {tp: missing}, refetch=True)
 
 
 async def _perform_seek(self: Any) -> None:
@@ -175,17 +181,17 @@ async def _perform_seek(self: Any) -> None:
     tps = [tp for tp in self.assignment() if _acknowledged(self, tp)]
     firsts = await self.earliest_offsets(*tps) if tps else {}
     offsets = {tp: max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0)) for tp in tps}
-    await _seek(self, offsets, commits_from_here=True)
+    await _seek(self, offsets, refetch=False)
 
 
-async def _seek(self: Any, offsets: dict[TP, int], commits_from_here: bool) -> None:
+async def _seek(self: Any, offsets: dict[TP, int], refetch: bool) -> None:
     """Seek in the consumer's own thread (aiokafka's fetcher is not thread-safe). The sequencer
     moves first: a message fetched meanwhile from the old position is then either the awaited
     offset itself (same record) or set aside, and none from the new position is."""
     sequencer = _sequencer(self)
     for tp, offset in offsets.items():
         sequencer.sought(tp, offset)
-        if commits_from_here:
+        if not refetch:
             _sought(self)[tp] = offset
     if offsets:
         await self.seek_wait(offsets)

@@ -19,25 +19,38 @@ from streams.offsets import (
 PARTITION = TP("cinema.ugc.viewing", 3)
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_only_the_next_offset_since_the_seek_is_handed_on() -> None:
     sequencer = Sequencer()
     # Fetched after a rebalance, before the seek: from a position past events that were let go.
     assert sequencer.verdict(PARTITION, 5485) is Verdict.UNSOUGHT
     sequencer.sought(PARTITION, 5431)
+    assert sequencer.verdict(PARTITION, 5485) is Verdict.AWAITED  # fetched before the seek
     assert sequencer.verdict(PARTITION, 5431) is Verdict.NEXT
     assert sequencer.verdict(PARTITION, 5431) is Verdict.SEEN  # fetched again: a duplicate
     assert sequencer.verdict(PARTITION, 5432) is Verdict.NEXT
 
 
-def test_a_jump_asks_once_for_the_missing_offsets_then_waits_for_them() -> None:
-    sequencer = Sequencer()
+def test_a_jump_past_the_grace_asks_for_a_seek_back_at_most_once_per_grace() -> None:
+    clock = Clock()
+    sequencer = Sequencer(grace_s=1.0, clock=clock)
     sequencer.sought(PARTITION, 80)
-    assert sequencer.verdict(PARTITION, 95) is Verdict.MISSING
-    assert sequencer.verdict(PARTITION, 96) is Verdict.AWAITED
-    assert sequencer.next[PARTITION] == 80
-    sequencer.sought(PARTITION, 80)  # the seek back
     assert sequencer.verdict(PARTITION, 80) is Verdict.NEXT
-    assert sequencer.verdict(PARTITION, 82) is Verdict.MISSING  # a new jump asks again
+    clock.now = 5.0
+    assert sequencer.verdict(PARTITION, 95) is Verdict.MISSING  # 81..94 never came
+    sequencer.sought(PARTITION, 81)  # the seek back
+    # The rest of the batch fetched before it: set aside quietly, no storm of seeks.
+    assert [sequencer.verdict(PARTITION, o) for o in (96, 97, 98)] == [Verdict.AWAITED] * 3
+    assert sequencer.verdict(PARTITION, 81) is Verdict.NEXT
+    clock.now = 7.0
+    assert sequencer.verdict(PARTITION, 99) is Verdict.MISSING  # still not there: ask again
 
 
 def test_a_revoked_partition_hands_on_nothing_until_sought_again() -> None:
@@ -133,10 +146,10 @@ async def test_a_jump_fetches_the_missing_offsets_again_and_commits_still_start_
     consumer = _Fetching(first=0, sought=80)
     sequencer = consumer._ugc_sequencer
     assert [sequencer.verdict(PARTITION, o) for o in (80, 81)] == [Verdict.NEXT] * 2
-    assert sequencer.verdict(PARTITION, 90) is Verdict.MISSING
-    await _refetch(consumer, sequencer, PARTITION, 90)
+    await _refetch(consumer, sequencer, PARTITION, 90)  # on a MISSING verdict for 90
     assert consumer.seeks == [{PARTITION: 82}]
     assert sequencer.next[PARTITION] == 82
+    assert sequencer.verdict(PARTITION, 91) is Verdict.AWAITED
     # 80 and 81 may still be in the agents: the commit must not start past them.
     assert consumer._ugc_sought[PARTITION] == 80
 
@@ -144,8 +157,7 @@ async def test_a_jump_fetches_the_missing_offsets_again_and_commits_still_start_
 async def test_offsets_deleted_by_retention_are_not_waited_for():
     consumer = _Fetching(first=100, sought=80)
     sequencer = consumer._ugc_sequencer
-    assert sequencer.verdict(PARTITION, 100) is Verdict.MISSING
-    await _refetch(consumer, sequencer, PARTITION, 100)
+    await _refetch(consumer, sequencer, PARTITION, 100)  # on a MISSING verdict for 100
     assert consumer.seeks == [{PARTITION: 100}]
     assert consumer._ugc_sought[PARTITION] == 100
     assert sequencer.verdict(PARTITION, 100) is Verdict.NEXT
