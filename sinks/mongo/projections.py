@@ -27,7 +27,10 @@ none of its writes is in flight any more, so its retry never races its own lefto
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -42,6 +45,7 @@ from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, v
 VIEWING_SEEN = "viewing_events_seen"
 C = TypeVar("C")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 FINISHED_SHARE = 0.95  # a viewer who reached 95% of the film has finished it
 
 
@@ -349,8 +353,42 @@ async def _all_of(coroutines: list[Awaitable[T]]) -> list[T]:
     return cast(list[T], results)
 
 
+class _DocumentLocks:
+    """One writer per document in this process. FerretDB 1.24 applies an update by reading the
+    document, then writing it whole, with nothing in between: two updates of one document at
+    once keep only one of them (174 of 300 increments kept, two clients on one document)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._holders: Counter[tuple[str, str]] = Counter()
+
+    @asynccontextmanager
+    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._holders[key] += 1
+        try:
+            if lock.locked():
+                log.warning("two writes of %s/%s at once: the second waits", *key)
+            async with lock:
+                yield
+        finally:
+            self._holders[key] -= 1
+            if not self._holders[key]:
+                del self._holders[key], self._locks[key]
+
+
+_documents = _DocumentLocks()
+
+
 async def _apply_in_order(collection: AsyncCollection, ops: list[Update]) -> None:
-    """Apply the updates of one document one by one, in order, each its own command."""
+    """Apply the updates of one document one by one, in order, each its own command; never
+    while this process writes the same document on another path."""
+    if ops:
+        async with _documents.hold((collection.name, str(ops[0].filter["_id"]))):
+            await _apply_each(collection, ops)
+
+
+async def _apply_each(collection: AsyncCollection, ops: list[Update]) -> None:
     for op in ops:
         try:
             await collection.update_one(op.filter, op.update, upsert=op.upsert)
