@@ -110,15 +110,17 @@ The scenarios:
 Runs that were not exact:
 {failed or "none."}
 
-Fixed on 2026-11-28 (`streams/offsets.py`): the worker kill lost events in 2 of its first 4
-runs, and the scenario of workers leaving and joining, written then, was wrong in 2 of its
-first 3 runs (watch time and a film's rating sum short). Faust 0.15.3 resumes fetching after a
-rebalance before it seeks the partitions back to their committed offsets, its read mark drops
-events fetched again after a seek, and its commit may pass offsets never acknowledged
-(faust-streaming#606); our sinks keep the newest offset they applied per document and refuse
-older ones, so an event applied after a later one of its partition was lost. Now each
-partition is handed to the agents strictly in offset order from where it was sought, and
-committed only as far as applied.
+Fixed on 2026-11-28: the worker kill lost events in 2 of its first 4 runs, and the scenario of
+workers leaving and joining, written then, was wrong in 2 of its first 3 runs (watch time and a
+film's rating sum short). Faust 0.15.3 resumes fetching after a rebalance before it seeks the
+partitions back to their committed offsets, its read mark drops events fetched again after a
+seek, and its commit may pass offsets never acknowledged (faust-streaming#606); our sinks keep
+the newest offset they applied per document and refuse older ones, so an event applied after a
+later one of its partition was lost. Now each partition is handed to the agents strictly in
+offset order from where it was sought, and committed only as far as applied
+(`streams/offsets.py`). Also found: FerretDB 1.24 loses one of two concurrent updates of a
+document (it reads, then writes the whole document), so a worker now writes each document from
+one path at a time (`sinks/mongo/projections.py`).
 """
 
 
