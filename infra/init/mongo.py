@@ -1,5 +1,6 @@
 """Create the MongoDB indexes of the Beanie documents that are missing, and on the local FerretDB
-the PostgreSQL indexes its queries need (sinks/mongo/postgres.py)."""
+the PostgreSQL indexes its queries need and the guards against its lost updates
+(sinks/mongo/postgres.py)."""
 
 from pymongo import AsyncMongoClient
 
@@ -37,12 +38,12 @@ async def _init_postgres_indexes(client: AsyncMongoClient, settings: Settings) -
             await database.create_collection(name)  # FerretDB creates its table
     connection = await postgres.connect(settings.mongo_postgres_url)
     try:
-        created = await postgres.create_missing_indexes(connection, settings.mongo_db)
+        indexes = await postgres.create_missing_indexes(connection, settings.mongo_db)
+        guards = await postgres.create_missing_guards(connection, settings.mongo_db)
     finally:
         await connection.close()
     return [
-        InitResult(
-            "mongo", "gin index", label, Outcome.CREATED if new else Outcome.EXISTED, "postgresql"
-        )
+        InitResult("mongo", kind, label, Outcome.CREATED if new else Outcome.EXISTED, "postgresql")
+        for kind, created in (("gin index", indexes), ("update guard", guards))
         for label, new in created.items()
     ]

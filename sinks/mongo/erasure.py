@@ -16,6 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from sinks.mongo import conflicts
 from sinks.mongo.documents import (
     ErasurePart,
     ErasureRequest,
@@ -117,14 +118,14 @@ class ProjectionErasure:
     async def erase_positions(self, user_id: UUID, films: list[str]) -> None:
         """Forget where the viewer is in these films (their watch time stays)."""
         update = {"$set": {"position_ms": 0, "finished": False}, "$unset": POSITION_FIELDS}
-        await self._progress.update_many(_films_of(user_id, films), update)
+        await conflicts.update_many(self._progress, _films_of(user_id, films), update)
         await self._drop_empty_progress(user_id, films)
 
     async def erase_watch_time(self, user_id: UUID, films: list[str], offset: int) -> None:
         """Forget the viewer's watch time of these films; `offset`, the marker's, fences the
         viewing events before it (a redelivered one adds nothing), as events do each other."""
         update = {"$set": {"watched_seconds": 0, "viewing_offset": offset}}
-        await self._progress.update_many(_films_of(user_id, films), update)
+        await conflicts.update_many(self._progress, _films_of(user_id, films), update)
         await self._drop_empty_progress(user_id, films)
 
     async def _drop_empty_progress(self, user_id: UUID, films: list[str]) -> None:

@@ -10,7 +10,14 @@ serves `@>`, so each projection table gets one on `_id` and one on every field a
 by (`user_id`). `ugc init` creates them; tests/integration/test_postgres_plans.py checks with
 PostgreSQL's own plans that the projection writes and the read API's queries use them.
 
-Only for FerretDB: a real MongoDB (production) uses the indexes of sinks/mongo/documents.py.
+Each table the workers update also gets a trigger that refuses an update whose version (`_v`)
+does not move past the stored one: FerretDB computes an update from the document it read and
+writes it whole, so such a write was computed from a document another writer changed since,
+and would undo that change (sinks/mongo/conflicts.py sends it again). PostgreSQL runs the
+trigger on the newest row version, after waiting for a concurrent writer's row lock.
+
+Only for FerretDB: a real MongoDB (production) uses the indexes of sinks/mongo/documents.py and
+applies each update atomically.
 """
 
 from dataclasses import dataclass
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from sinks.mongo.conflicts import CONFLICT_MESSAGE, VERSION
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating
 from sinks.mongo.projections import VIEWING_SEEN
 
@@ -54,6 +62,14 @@ INDEXES: tuple[JsonbIndex, ...] = (
     JsonbIndex(VIEWING_SEEN, "_id"),
 )
 COLLECTIONS: tuple[str, ...] = tuple(dict.fromkeys(index.collection for index in INDEXES))
+# The collections whose documents are updated (viewing_events_seen is only inserted).
+VERSIONED: tuple[str, ...] = (
+    Progress.Settings.name,
+    Favourite.Settings.name,
+    UserRating.Settings.name,
+    FilmRating.Settings.name,
+)
+GUARD_FUNCTION = "ugc_refuse_lost_update"
 
 
 async def connect(url: str) -> psycopg.AsyncConnection:
@@ -137,4 +153,90 @@ async def drop_index(connection: psycopg.AsyncConnection, database: str, index: 
     table = (await collection_tables(connection, database))[index.collection]
     await connection.execute(
         sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(database, index.name(table)))
+    )
+
+
+def _guard_name(table: str) -> str:
+    return f"{table}_ugc_version"
+
+
+async def _trigger_exists(connection: psycopg.AsyncConnection, database: str, name: str) -> bool:
+    row = await (
+        await connection.execute(
+            """
+            SELECT 1 FROM pg_trigger t
+            JOIN pg_class c ON c.oid = t.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND t.tgname = %s
+            """,
+            [database, name],
+        )
+    ).fetchone()
+    return row is not None
+
+
+async def create_missing_guards(
+    connection: psycopg.AsyncConnection, database: str, collections: tuple[str, ...] = VERSIONED
+) -> dict[str, bool]:
+    """The lost-update guard on each collection's table; collection -> created now. The
+    function is (re)defined every time, so a changed definition reaches existing triggers."""
+    tables = await collection_tables(connection, database)
+    version = sql.SQL("coalesce(({row}.{column}->>{field})::numeric, 0)")
+    await connection.execute(
+        sql.SQL(
+            """
+            CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF {new_version} <= {old_version} THEN
+                    RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                        MESSAGE = {message} || ': ' || (OLD.{column}->>'_id');
+                END IF;
+                RETURN NEW;
+            END $$
+            """
+        ).format(
+            function=sql.Identifier(database, GUARD_FUNCTION),
+            new_version=version.format(
+                row=sql.SQL("NEW"),
+                column=sql.Identifier(DOCUMENT_COLUMN),
+                field=sql.Literal(VERSION),
+            ),
+            old_version=version.format(
+                row=sql.SQL("OLD"),
+                column=sql.Identifier(DOCUMENT_COLUMN),
+                field=sql.Literal(VERSION),
+            ),
+            message=sql.Literal(CONFLICT_MESSAGE),
+            column=sql.Identifier(DOCUMENT_COLUMN),
+        )
+    )
+    outcome = {}
+    for collection in collections:
+        table = tables.get(collection)
+        if table is None:
+            raise LookupError(f"FerretDB has no table for collection {collection} yet")
+        name = _guard_name(table)
+        exists = await _trigger_exists(connection, database, name)
+        if not exists:
+            await connection.execute(
+                sql.SQL(
+                    "CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION {function}()"
+                ).format(
+                    name=sql.Identifier(name),
+                    table=sql.Identifier(database, table),
+                    function=sql.Identifier(database, GUARD_FUNCTION),
+                )
+            )
+        outcome[f"{collection}.{VERSION}"] = not exists
+    return outcome
+
+
+async def drop_guard(connection: psycopg.AsyncConnection, database: str, collection: str) -> None:
+    """Drop one collection's guard (tests show what its absence costs)."""
+    table = (await collection_tables(connection, database))[collection]
+    await connection.execute(
+        sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(_guard_name(table)), sql.Identifier(database, table)
+        )
     )

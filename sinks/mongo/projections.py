@@ -3,7 +3,8 @@
 Every write is safe to repeat and to receive late:
 - positions, favourites and user ratings keep the newest change by (client time, event id);
   an older or repeated event matches no document, and its upsert then collides with the
-  document's `_id` ("user:movie"), which means "already newer": nothing to do;
+  document's `_id` ("user:movie"), which means "already newer" once the same update, sent
+  again without upsert, matches nothing either: nothing to do;
 - watch time is a sum, so each increment is fenced by the Kafka offset of the viewing event
   that made it. All events of one (user, film) share a partition (the key is user:movie), so
   the offsets only grow and a redelivered event, whose offset is not above the stored one,
@@ -14,7 +15,9 @@ Every write is safe to repeat and to receive late:
   the last rating it includes; an older total never replaces a newer one.
 
 How a batch is written. The store (FerretDB locally) applies an update as a read-modify-write
-of the whole document, so two updates of one document must never be in flight together: a
+of the whole document, so two updates of one document must never be in flight together (in
+another process, at a partition's handover, the version check of sinks/mongo/conflicts.py
+refuses the loser, which is sent again): a
 batch becomes one chain of updates per document, in the batch's order, and the chains run
 concurrently, at most `write_concurrency` updates in flight in the process. Each update is its
 own command: FerretDB 1.24 holds a PostgreSQL connection per update of a command until the
@@ -38,8 +41,9 @@ from uuid import UUID
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
+from sinks.mongo import conflicts
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, viewer_film_key
 
 VIEWING_SEEN = "viewing_events_seen"
@@ -356,7 +360,8 @@ async def _all_of(coroutines: list[Awaitable[T]]) -> list[T]:
 class _DocumentLocks:
     """One writer per document in this process. FerretDB 1.24 applies an update by reading the
     document, then writing it whole, with nothing in between: two updates of one document at
-    once keep only one of them (174 of 300 increments kept, two clients on one document)."""
+    once keep only one of them. Across processes the version check of sinks/mongo/conflicts.py
+    catches that and sends the loser again; within a process this lock avoids the collision."""
 
     def __init__(self) -> None:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -390,7 +395,5 @@ async def _apply_in_order(collection: AsyncCollection, ops: list[Update]) -> Non
 
 async def _apply_each(collection: AsyncCollection, ops: list[Update]) -> None:
     for op in ops:
-        try:
-            await collection.update_one(op.filter, op.update, upsert=op.upsert)
-        except DuplicateKeyError:
-            continue  # the stored document is newer: its `_id` refused the upsert
+        # A refused one (the stored document is newer) is simply not applied.
+        await conflicts.update_one(collection, op.filter, op.update, upsert=op.upsert)
