@@ -110,18 +110,22 @@ The scenarios:
 Runs that were not exact:
 {failed or "none."}
 
-Found on 2026-11-28, narrowed, not closed: the worker kill lost events in 2 of its first 4 runs,
-and the scenario of workers leaving and joining, written then, was wrong in 2 of its first 3
-runs (watch time and a film's rating sum short). Two causes were found and fixed. Faust 0.15.3
-resumes fetching after a rebalance before it seeks back to the committed offsets, drops events
-fetched again after a seek, and may commit offsets never applied (faust-streaming#606); each
-partition is now handed to the agents strictly in offset order from where it was sought and
-committed only as far as applied (`streams/offsets.py`). FerretDB 1.24 loses one of two
-concurrent updates of a document (it reads, then writes it whole); a worker now writes each
-document from one path at a time (`sinks/mongo/projections.py`). Since then the scenario was
-exact in 9 of 10 runs (the 3 above included). The failure, in a fresh-clone CI run at 20:01 UTC:
-one viewing event (487 s) missing from one viewer's watch time, produced just as a worker began
-a graceful stop, its partition then moving twice; not explained yet, so the suite is not in CI.
+Found on 2026-11-28: the worker kill lost events in 2 of its first 4 runs, and the scenario of
+workers leaving and joining, written then, was wrong in 2 of its first 3 runs (watch time and a
+film's rating sum short). Three causes were found and fixed. Faust 0.15.3 resumes fetching after
+a rebalance before it seeks back to the committed offsets, drops events fetched again after a
+seek, and may commit offsets never applied (faust-streaming#606); each partition is now handed
+to the agents strictly in offset order from where it was sought and committed only as far as
+applied (`streams/offsets.py`). FerretDB 1.24 loses one of two concurrent updates of a document
+(it reads, then writes it whole): a worker writes each document from one path at a time
+(`sinks/mongo/projections.py`), and since 2026-12-02 every update also moves the document's
+version, which a trigger in FerretDB's PostgreSQL checks, so a write computed from a document
+another process changed meanwhile is refused and sent again (`sinks/mongo/conflicts.py`). Before
+that guard the scenario was exact in 9 of 10 runs; the failure (one viewing event missing from a
+viewer's watch time while later ones of the same viewer and film were applied, produced as a
+worker began a graceful stop and its partition moved twice) has the shape of such a lost update.
+The figures above are of the code with the guard; workers log each refused write as
+`write conflict`.
 """
 
 
