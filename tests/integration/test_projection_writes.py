@@ -10,10 +10,12 @@ updates within a batch is kept.
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from infra.init.mongo import init_mongo
@@ -147,23 +149,32 @@ async def test_writes_of_one_document_on_two_paths_at_once_lose_nothing(database
     assert stored["watched_seconds"] == 40 and stored["position_ms"] == 39_000, stored
 
 
-async def test_two_writers_of_one_document_in_two_processes_lose_no_update(database, settings):
-    # Two clients stand for two worker processes meeting on a document while its partition
-    # changes hands: the per-process lock cannot order them, the version guard does.
-    key = f"two-writers-{uuid.uuid4()}"
+@asynccontextmanager
+async def two_processes(
+    database: AsyncDatabase, settings: Settings, collection: str
+) -> AsyncIterator[list[AsyncCollection]]:
+    """The collection through two clients of their own: two worker processes, which the
+    per-process lock of the writer cannot order."""
     clients = [mongo_client(settings), mongo_client(settings)]
-    progress = [client[database.name]["progress"] for client in clients]
+    try:
+        yield [client[database.name][collection] for client in clients]
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_two_writers_of_one_document_in_two_processes_lose_no_update(database, settings):
+    # Two worker processes meeting on a document while its partition changes hands: the
+    # version guard orders them.
+    key = f"two-writers-{uuid.uuid4()}"
     conflicts_before = _write_conflicts("progress")
 
     async def increments(collection) -> None:
         for _ in range(150):
             await conflicts.update_one(collection, {"_id": key}, {"$inc": {"n": 1}}, upsert=True)
 
-    try:
+    async with two_processes(database, settings, "progress") as progress:
         await asyncio.gather(*(increments(collection) for collection in progress))
-    finally:
-        for client in clients:
-            await client.close()
     stored = await database["progress"].find_one({"_id": key})
     assert stored is not None and stored["n"] == 300, stored
     assert stored[conflicts.VERSION] == 300
@@ -174,19 +185,14 @@ async def test_two_writers_of_one_document_in_two_processes_lose_no_update(datab
 async def test_without_the_guard_two_writers_lose_updates(database, settings):
     # What the guard prevents, on the same store: a collection without it keeps only some.
     key = f"unguarded-{uuid.uuid4()}"
-    clients = [mongo_client(settings), mongo_client(settings)]
-    unguarded = [client[database.name]["unguarded"] for client in clients]
-    await unguarded[0].insert_one({"_id": key, "n": 0})
+    await database["unguarded"].insert_one({"_id": key, "n": 0})
 
     async def increments(collection) -> None:
         for _ in range(150):
             await collection.update_one({"_id": key}, {"$inc": {"n": 1}})
 
-    try:
+    async with two_processes(database, settings, "unguarded") as unguarded:
         await asyncio.gather(*(increments(collection) for collection in unguarded))
-    finally:
-        for client in clients:
-            await client.close()
     stored = await database["unguarded"].find_one({"_id": key})
     assert stored is not None and stored["n"] < 300, stored
 
@@ -195,17 +201,12 @@ async def test_two_writers_creating_one_document_both_count(database, settings):
     # Both upsert a document that does not exist yet: the second insert collides with the
     # first one's `_id`, which must not pass for "the stored document is newer".
     keys = [f"created-twice-{uuid.uuid4()}" for _ in range(FILMS)]
-    clients = [mongo_client(settings), mongo_client(settings)]
-    progress = [client[database.name]["progress"] for client in clients]
 
     async def create(collection, key) -> None:
         await conflicts.update_one(collection, {"_id": key}, {"$inc": {"n": 1}}, upsert=True)
 
-    try:
+    async with two_processes(database, settings, "progress") as progress:
         await asyncio.gather(*(create(c, key) for key in keys for c in progress))
-    finally:
-        for client in clients:
-            await client.close()
     stored = await database["progress"].find({"_id": {"$in": keys}}).to_list(None)
     assert sorted(doc["n"] for doc in stored) == [2] * FILMS
 
