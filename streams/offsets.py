@@ -155,6 +155,23 @@ async def _getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Message
             yield tp, message
         elif verdict is Verdict.MISSING:
             await _refetch(self, sequencer, tp, message.offset)
+        elif verdict is Verdict.UNSOUGHT and _settled_owner_of(self, tp):
+            await _adopt(self, tp, message.offset)
+
+
+def _settled_owner_of(self: Any, tp: TP) -> bool:
+    """Outside a rebalance every assigned partition has been sought; one that was not would
+    have its records set aside for good (seen: a fresh worker that handed nothing on)."""
+    return not self.app.rebalancing and tp in self.assignment()
+
+
+async def _adopt(self: Any, tp: TP, got: int) -> None:
+    """Seek an assigned partition that was never sought to where its commits start, as the
+    rebalance's seek would have (the records since come again, in order)."""
+    first = (await self.earliest_offsets(tp)).get(tp, 0)
+    offset = max(self._committed_offset.get(tp) or 0, first)
+    log.warning("%s: got offset %d of a partition never sought; seeking it to %d", tp, got, offset)
+    await _seek(self, {tp: offset}, refetch=False)
 
 
 async def _refetch(self: Any, sequencer: Sequencer, tp: TP, got: int) -> None:

@@ -11,7 +11,9 @@ from streams.offsets import (
     NoReadMarks,
     Sequencer,
     Verdict,
+    _adopt,
     _refetch,
+    _settled_owner_of,
     apply_in_order,
     next_commit,
 )
@@ -161,3 +163,39 @@ async def test_offsets_deleted_by_retention_are_not_waited_for():
     assert consumer.seeks == [{PARTITION: 100}]
     assert consumer._ugc_sought[PARTITION] == 100
     assert sequencer.verdict(PARTITION, 100) is Verdict.NEXT
+
+
+class _Assigned(_Fetching):
+    """A consumer owning PARTITION, outside a rebalance unless told, the partition unsought."""
+
+    def __init__(self, committed: int | None, first: int, rebalancing: bool = False) -> None:
+        super().__init__(first=first, sought=0)
+        self._ugc_sequencer.forget()
+        self._ugc_sought.clear()
+        self._committed_offset = {PARTITION: committed}
+        self.app = SimpleNamespace(rebalancing=rebalancing)
+
+    def assignment(self) -> set[TP]:
+        return {PARTITION}
+
+
+async def test_an_assigned_partition_never_sought_is_sought_to_where_commits_start():
+    consumer = _Assigned(committed=42, first=0)
+    sequencer = consumer._ugc_sequencer
+    assert sequencer.verdict(PARTITION, 45) is Verdict.UNSOUGHT
+    assert _settled_owner_of(consumer, PARTITION)
+    await _adopt(consumer, PARTITION, 45)
+    assert consumer.seeks == [{PARTITION: 42}]
+    assert consumer._ugc_sought[PARTITION] == 42
+    assert sequencer.verdict(PARTITION, 42) is Verdict.NEXT
+
+
+async def test_nothing_is_adopted_during_a_rebalance_nor_when_not_assigned():
+    assert not _settled_owner_of(_Assigned(committed=42, first=0, rebalancing=True), PARTITION)
+    assert not _settled_owner_of(_Assigned(committed=42, first=0), TP("other", 0))
+
+
+async def test_a_partition_with_nothing_committed_is_adopted_from_its_earliest_offset():
+    consumer = _Assigned(committed=None, first=7)
+    await _adopt(consumer, PARTITION, 9)
+    assert consumer.seeks == [{PARTITION: 7}]
