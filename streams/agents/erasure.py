@@ -11,9 +11,9 @@ older client time, counts as the viewer's first.
 
 The viewer's films come from `user_ratings` (by viewer, indexed), which holds every film whose
 rating this partition processed before the marker (a rating is acknowledged only once there).
-Their documents are deleted only once the table's changes are durable in its changelog
-(producer flushed): a marker replayed after a crash finds the films again, or finds the table
-already without their scores.
+Their documents are deleted only once Kafka holds the table's changes (streams/tables.py): a
+marker replayed after a crash finds the films again, or finds the table already without their
+scores.
 """
 
 from collections.abc import Awaitable, Callable
@@ -35,6 +35,7 @@ from streams.erasure import (
 )
 from streams.messages import Abandoned, letting_go, until_done
 from streams.resources import projections
+from streams.tables import DurableTable, changes_durable
 from ugc.erasure import MARKER_HEADER, MONGODB, SOURCE_HEADER, part, ratings_source
 from ugc.events import Family, topic_name
 from ugc.partitions import kafka_partition
@@ -110,7 +111,7 @@ def forget_viewer(table: TableT, marker: Marker, films: list[str]) -> dict[str, 
     return totals
 
 
-async def erase_film_ratings(table: TableT, event: EventT) -> None:
+async def erase_film_ratings(table: DurableTable, event: EventT) -> None:
     """A ratings marker in ratings-by-film: the viewer's scores out of the films' totals, out
     of `user_ratings`, and the new totals into `film_ratings`."""
     markers = await decode_markers([event], app)
@@ -125,7 +126,7 @@ async def erase_film_ratings(table: TableT, event: EventT) -> None:
     if letting_go(app) or event.message.generation_id != app.consumer_generation_id:
         raise Abandoned("a rebalance or shutdown is under way")  # no table write: see above
     totals = forget_viewer(table, marker, films)
-    await app.producer.flush()  # the table's changes durable first: see the module docstring
+    await changes_durable(table, app)  # before the documents go: see the module docstring
 
     async def write() -> None:
         await erasure.erase_user_ratings(marker.user_id, films)

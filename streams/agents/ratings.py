@@ -9,7 +9,9 @@ in one changelogged table, per film the total and per (film, viewer) the current
   redelivered ratings are harmless;
 - the total remembers the offset of the last rating it included, and it is written to the
   changelog before the viewer's score: after a crash between the two writes the replayed rating
-  finds its total already applied and only records the score.
+  finds its total already applied and only records the score;
+- a rating is acknowledged only once Kafka holds its table changes (streams/tables.py: Faust's
+  own flush before a commit does not wait for them).
 """
 
 import asyncio
@@ -34,10 +36,18 @@ from streams.messages import (
     until_done,
 )
 from streams.resources import projections
+from streams.tables import DurableTable, changes_durable
 from streams.web import watch
 
 log = logging.getLogger(__name__)
-ratings_state = app.Table("ratings-state", default=None, partitions=settings.kafka_partitions)
+ratings_state = DurableTable(
+    app,
+    name="ratings-state",
+    default=None,
+    beacon=app.tables.beacon,
+    partitions=settings.kafka_partitions,
+)
+app.tables.add(ratings_state)
 
 
 async def _forward(events: list[EventT]) -> None:
@@ -156,3 +166,4 @@ async def _project(event: EventT) -> None:
         )
 
     await until_done(write, "mongodb", app)
+    await changes_durable(ratings_state, app)
