@@ -9,18 +9,22 @@
 Separate consumer groups, so a MongoDB backlog never holds ClickHouse back, nor the reverse.
 """
 
+import logging
 from typing import Any
 
 import faust
 from faust.sensors import Sensor
 
 from streams import in_flight
-from streams.offsets import apply_in_order
+from streams.offsets import apply_in_order, fetch_stalled_again
 from ugc.events import DEAD_LETTER, RATINGS_BY_FILM, Family, topic_name
 from ugc.settings import Settings
 
 PROJECTIONS_GROUP = "ugc-projections"
 RAW_EVENTS_GROUP = "ugc-raw-events"
+STALLED_CHECK_S = 5.0
+STILL_S = 10.0  # records waiting this long with nothing handed on: fetch them again
+log = logging.getLogger(__name__)
 
 
 class Revocations(Sensor):
@@ -84,6 +88,14 @@ def create_app(
     )
     app.sensors.add(revocations)
     in_flight.settle_before_handing_over(app, settings.worker_settle_writes_s)
+
+    @app.timer(interval=STALLED_CHECK_S)
+    async def fetch_stalled_partitions_again() -> None:
+        try:
+            await fetch_stalled_again(app.consumer, STILL_S)
+        except Exception as exc:  # a broker that does not answer now: the next tick asks again
+            log.warning("stalled partitions not checked: %s: %s", type(exc).__name__, exc)
+
     return app
 
 

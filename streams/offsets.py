@@ -57,16 +57,23 @@ class Sequencer:
     def __init__(self, grace_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.next: dict[TP, int] = {}
         self._quiet_until: dict[TP, float] = {}
+        self._moved_at: dict[TP, float] = {}  # when the partition was sought or handed one on
         self._grace_s, self._clock = grace_s, clock
 
     def sought(self, tp: TP, offset: int) -> None:
         self.next[tp] = offset
-        self._quiet_until[tp] = self._clock() + self._grace_s
+        self._quiet_until[tp] = self._moved_at[tp] = self._clock() + self._grace_s
 
     def forget(self, tps: Iterable[TP] | None = None) -> None:
         for tp in list(self.next) if tps is None else tps:
             self.next.pop(tp, None)
             self._quiet_until.pop(tp, None)
+            self._moved_at.pop(tp, None)
+
+    def still_since(self, seconds: float) -> dict[TP, int]:
+        """The partitions that handed nothing on for `seconds`, with the offset each awaits."""
+        now = self._clock()
+        return {tp: n for tp, n in self.next.items() if now - self._moved_at[tp] > seconds}
 
     def verdict(self, tp: TP, offset: int) -> Verdict:
         expected = self.next.get(tp)
@@ -74,6 +81,7 @@ class Sequencer:
             return Verdict.UNSOUGHT
         if offset == expected:
             self.next[tp] = offset + 1
+            self._moved_at[tp] = self._clock()
             return Verdict.NEXT
         if offset < expected:
             return Verdict.SEEN
@@ -187,6 +195,30 @@ async def _refetch(self: Any, sequencer: Sequencer, tp: TP, got: int) -> None:
     # Otherwise only the fetch moves: the offsets handed on before it may still be in the
     # agents, so the commit still starts where the partition was sought.
     await _seek(self, {tp: missing}, refetch=True)
+
+
+async def fetch_stalled_again(self: Any, still_s: float) -> dict[TP, int]:
+    """Fetch again the partitions that have records waiting, yet handed none on for `still_s`
+    while the agents hold nothing unacknowledged (so nothing holds the fetch back); returns
+    them with the offset each is fetched from. Seen: a freshly started worker, ready, that
+    never handed on a partition's last records until the next rebalance. Fetching again from
+    the awaited offset skips nothing and hands nothing on twice."""
+    if self.app.rebalancing or self.unacked:
+        return {}
+    assigned = self.assignment()
+    still = {tp: n for tp, n in _sequencer(self).still_since(still_s).items() if tp in assigned}
+    if not still:
+        return {}
+    ends = await self.highwaters(*still)
+    stalled = {tp: n for tp, n in still.items() if ends.get(tp, 0) > n}
+    for tp, offset in stalled.items():
+        log.warning(
+            "%s: offsets %d..%d wait, none handed on for %.0f s; fetching again from %d",
+            tp, offset, ends[tp] - 1, still_s, offset,
+        )  # fmt: skip
+    if stalled:
+        await _seek(self, stalled, refetch=True)
+    return stalled
 
 
 async def _perform_seek(self: Any) -> None:

@@ -15,6 +15,7 @@ from streams.offsets import (
     _refetch,
     _settled_owner_of,
     apply_in_order,
+    fetch_stalled_again,
     next_commit,
 )
 
@@ -199,3 +200,41 @@ async def test_a_partition_with_nothing_committed_is_adopted_from_its_earliest_o
     consumer = _Assigned(committed=None, first=7)
     await _adopt(consumer, PARTITION, 9)
     assert consumer.seeks == [{PARTITION: 7}]
+
+
+class _Still(_Assigned):
+    """An owner of PARTITION sought to 40, idle: records up to `end` wait in the partition."""
+
+    def __init__(self, end: int, unacked: int = 0, rebalancing: bool = False) -> None:
+        super().__init__(committed=40, first=0, rebalancing=rebalancing)
+        self.clock = Clock()
+        self._ugc_sequencer = Sequencer(clock=self.clock)
+        self._ugc_sequencer.sought(PARTITION, 40)
+        self._ugc_sought[PARTITION] = 40
+        self.end, self.unacked = end, set(range(unacked))
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.end for tp in tps}
+
+
+async def test_a_partition_with_records_waiting_and_nothing_handed_on_is_fetched_again():
+    consumer = _Still(end=45)
+    assert consumer._ugc_sequencer.verdict(PARTITION, 40) is Verdict.NEXT
+    consumer.clock.now = 5.0
+    assert await fetch_stalled_again(consumer, 10.0) == {}  # not long enough yet
+    consumer.clock.now = 20.0
+    assert await fetch_stalled_again(consumer, 10.0) == {PARTITION: 41}
+    assert consumer.seeks == [{PARTITION: 41}]  # from the offset awaited: nothing skipped
+    assert consumer._ugc_sought[PARTITION] == 40  # commits still start where it was sought
+    assert consumer._ugc_sequencer.verdict(PARTITION, 41) is Verdict.NEXT
+
+
+async def test_an_idle_partition_or_busy_agents_are_left_alone():
+    caught_up = _Still(end=41)  # 40 was the last record: nothing waits
+    assert caught_up._ugc_sequencer.verdict(PARTITION, 40) is Verdict.NEXT
+    caught_up.clock.now = 60.0
+    assert await fetch_stalled_again(caught_up, 10.0) == {}
+    for busy in (_Still(end=45, unacked=3), _Still(end=45, rebalancing=True)):
+        busy.clock.now = 60.0
+        assert await fetch_stalled_again(busy, 10.0) == {}
+        assert busy.seeks == []
