@@ -6,10 +6,14 @@ Against the stack of UGC_ENV_FILE (FerretDB and its PostgreSQL). For each size i
 bench/pipeline.py writes to). Then BENCH_ROUNDS rounds, each applying one agent batch of
 BENCH_BATCH (500) position heartbeats to every size in turn (side by side, so the machine's
 other load falls on both alike) through the worker's ProjectionWriter, as the viewing agent
-does: mostly later positions of existing documents, a few new viewers (5%) and late heartbeats
-(5%) that the newest-wins filter refuses. Per size: the time per write (batch time / writes,
-with UGC_MONGO_WRITE_CONCURRENCY writes in flight) and the CPU FerretDB and PostgreSQL spent
-per write. Run alone, it prints one JSON line.
+does: later positions of the viewers watching (BENCH_WATCHING documents of the size, 2,000), a
+few new viewers (5%) and late heartbeats (5%) that the newest-wins filter refuses. Each writer
+lives through all rounds, as in a worker, after BENCH_WARMUP unmeasured rounds (so it knows the
+documents it wrote, as a worker running for a while does). Per size and per number of updates
+sent in one command (BENCH_UPDATES_PER_COMMAND, default UGC_MONGO_UPDATES_PER_COMMAND, e.g.
+"1,8" to compare): the time per write (batch time / writes, with UGC_MONGO_WRITE_CONCURRENCY
+updates in flight), the CPU FerretDB and PostgreSQL spent per write, and the writer's own
+(this process's) CPU per write. Run alone, it prints one JSON line.
 """
 
 import asyncio
@@ -32,6 +36,9 @@ from ugc.settings import Settings, get_settings
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,1000000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "8"))
 BATCH = int(os.environ.get("BENCH_BATCH", "500"))
+WATCHING = int(os.environ.get("BENCH_WATCHING", "2000"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "4"))
+LATE = float(os.environ.get("BENCH_LATE_SHARE", "0.05"))  # late heartbeats, refused
 STORES = ("ferretdb", "postgres")
 
 
@@ -42,6 +49,8 @@ class WriteCost:
     us_per_write: float  # batch time / writes: what one agent batch costs per document
     batch_p50_s: float
     store_cpu_us_per_write: dict[str, float]
+    updates_per_command: int = 1
+    client_cpu_us_per_write: float = 0.0  # the writer's own process
 
     @property
     def store_cpu_us(self) -> float:
@@ -55,54 +64,78 @@ def database_for(settings: Settings, documents: int, largest: int) -> Settings:
     return settings.model_copy(update={"mongo_db": name})
 
 
-def heartbeats(documents: int, batch: int, number: int) -> list[PositionChange]:
+def heartbeats(watching: list[int], batch: int, number: int) -> list[PositionChange]:
     now = datetime.now(UTC) + timedelta(milliseconds=number)
     changes = []
-    for index in random.sample(range(documents), min(batch, documents)):
+    for index in random.sample(watching, min(batch, len(watching))):
         roll = random.random()
         user, movie = (uuid.uuid4(), uuid.uuid4()) if roll < 0.05 else key(index)  # new viewer
-        ts = T0 - timedelta(minutes=1) if 0.05 <= roll < 0.10 else now  # late: refused
+        ts = T0 - timedelta(minutes=1) if 0.05 <= roll < 0.05 + LATE else now  # late: refused
         changes.append(PositionChange(user, movie, 60_000 * number, None, ts, uuid.uuid4()))
     return changes
 
 
 async def write_costs(
-    settings: Settings, sizes: list[int] = SIZES, rounds: int = ROUNDS, batch: int = BATCH
+    settings: Settings,
+    sizes: list[int] = SIZES,
+    rounds: int = ROUNDS,
+    batch: int = BATCH,
+    per_command: list[int] | None = None,
 ) -> list[WriteCost]:
+    per_command = per_command or _per_command(settings)
     databases = {n: database_for(settings, n, max(sizes)) for n in sizes}
     for documents, db_settings in databases.items():
         await preload(db_settings, documents)
         await init_mongo(db_settings)  # the PostgreSQL indexes of a new database
     client = mongo_client(settings)
     pids = {name: pid for name, pid in stack_pids(settings).items() if name in STORES}
-    times: dict[int, list[float]] = {n: [] for n in sizes}
-    cpu: dict[int, dict[str, float]] = {n: dict.fromkeys(pids, 0.0) for n in sizes}
+    variants = [(n, k) for n in sizes for k in per_command]
+    writers = {
+        (n, k): ProjectionWriter(
+            client[databases[n].mongo_db], settings.mongo_write_concurrency, updates_per_command=k
+        )
+        for n, k in variants
+    }
+    watching = {n: random.sample(range(n), min(WATCHING, n)) for n in sizes}
+    times: dict[tuple[int, int], list[float]] = {v: [] for v in variants}
+    own: dict[tuple[int, int], float] = dict.fromkeys(variants, 0.0)
+    cpu: dict[tuple[int, int], dict[str, float]] = {v: dict.fromkeys(pids, 0.0) for v in variants}
     try:
-        for number in range(rounds):
-            for documents, db_settings in databases.items():
-                writer = ProjectionWriter(
-                    client[db_settings.mongo_db], settings.mongo_write_concurrency
-                )
-                changes = heartbeats(documents, batch, number)
+        for number in range(WARMUP + rounds):
+            for variant in variants:
+                changes = heartbeats(watching[variant[0]], batch, number)
                 meter = CpuMeter(pids)
                 meter.start()
-                started = time.monotonic()
-                await writer.apply_viewing(changes, [])
-                times[documents].append((time.monotonic() - started) / len(changes))
+                own_started, started = time.process_time(), time.monotonic()
+                await writers[variant].apply_viewing(changes, [])
+                if number < WARMUP:
+                    meter.stop()
+                    continue
+                times[variant].append((time.monotonic() - started) / len(changes))
+                own[variant] += (time.process_time() - own_started) / len(changes)
                 for name, used in meter.stop().items():
-                    cpu[documents][name] += used / len(changes)
+                    cpu[variant][name] += used / len(changes)
     finally:
         await client.close()
     return [
         WriteCost(
             documents=n,
-            writes=rounds * min(batch, n),
-            us_per_write=round(statistics.mean(times[n]) * 1e6),
-            batch_p50_s=round(statistics.median(times[n]) * min(batch, n), 3),
-            store_cpu_us_per_write={k: round(v * 1e6 / rounds) for k, v in cpu[n].items()},
+            writes=rounds * min(batch, len(watching[n])),
+            us_per_write=round(statistics.mean(times[n, k]) * 1e6),
+            batch_p50_s=round(statistics.median(times[n, k]) * min(batch, len(watching[n])), 3),
+            store_cpu_us_per_write={name: round(v * 1e6 / rounds) for name, v in cpu[n, k].items()},
+            updates_per_command=k,
+            client_cpu_us_per_write=round(own[n, k] * 1e6 / rounds),
         )
-        for n in sizes
+        for n, k in variants
     ]
+
+
+def _per_command(settings: Settings) -> list[int]:
+    chosen = os.environ.get("BENCH_UPDATES_PER_COMMAND")
+    if chosen:
+        return [int(k) for k in chosen.split(",")]
+    return [settings.mongo_updates_per_command]
 
 
 async def main() -> None:

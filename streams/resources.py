@@ -5,4 +5,6 @@ from sinks.mongo.projections import ProjectionWriter
 from streams.app import settings
 
 _mongo = mongo_client(settings)
-projections = ProjectionWriter(_mongo[settings.mongo_db], settings.mongo_write_concurrency)
+projections = ProjectionWriter(
+    _mongo[settings.mongo_db], settings.mongo_write_concurrency, settings.mongo_updates_per_command
+)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Most projection writes a worker process has in flight at once (FerretDB holds up to two
     # PostgreSQL connections per write, from one pool of 50 for all workers and the API).
     mongo_write_concurrency: int = Field(default=8, ge=1, le=16)
+    # Most updates of documents known to exist sent in one command (1: each its own command).
+    # They count one by one in the bound above.
+    mongo_updates_per_command: int = Field(default=4, ge=1, le=16)
 
     # --- ClickHouse: a server over HTTP when the URL is set, else embedded chDB at the path ---
     clickhouse_url: str = ""

@@ -17,23 +17,23 @@ Every write is safe to repeat and to receive late:
 How a batch is written. The store (FerretDB locally) applies an update as a read-modify-write
 of the whole document, so two updates of one document must never be in flight together (in
 another process, at a partition's handover, the version check of sinks/mongo/conflicts.py
-refuses the loser, which is sent again): a
-batch becomes one chain of updates per document, in the batch's order, and the chains run
-concurrently, at most `write_concurrency` updates in flight in the process. Each update is its
-own command: FerretDB 1.24 holds a PostgreSQL connection per update of a command until the
-command ends (a pool used up freezes it), stops a command at its first error, which a refused
-upsert is, and spends as much per update in a command as alone, while concurrent commands use
-both cores (bench/projection_writes.py). What can be decided in the batch is
-decided there: only the newest position, favourite or rating of a document is sent, with the
-film's length from whichever event of the batch carried it. A failed batch returns only once
-none of its writes is in flight any more, so its retry never races its own leftovers.
+refuses the loser, which is sent again): a batch becomes one chain of updates per document, in
+the batch's order, and the chains run concurrently, at most `write_concurrency` updates in
+flight in the process (FerretDB 1.24 holds PostgreSQL connections per update until its command
+ends; a pool used up freezes it). Chains of documents this process wrote recently go several to
+a command, as plain updates (sinks/mongo/batches.py says when that is safe); the others, and a
+command whose reply does not show every update matched, are sent one update per command, as
+upserts. What can be decided in the batch is decided there: only the newest position,
+favourite or rating of a document is sent, with the film's length from whichever event of the
+batch carried it. A failed batch returns only once none of its writes is in flight any more,
+so its retry never races its own leftovers.
 """
 
 import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -43,7 +43,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from sinks.mongo import conflicts
+from sinks.mongo import batches, conflicts
 from sinks.mongo.documents import Favourite, FilmRating, Progress, UserRating, viewer_film_key
 
 VIEWING_SEEN = "viewing_events_seen"
@@ -51,6 +51,7 @@ C = TypeVar("C")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 FINISHED_SHARE = 0.95  # a viewer who reached 95% of the film has finished it
+KNOWN_DOCUMENTS = 200_000  # ids remembered as existing, per process (some 20 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +192,18 @@ def _lengths(positions: list[PositionChange]) -> dict[tuple[UUID, UUID], int]:
 
 
 class ProjectionWriter:
-    def __init__(self, database: AsyncDatabase, write_concurrency: int = 8) -> None:
+    def __init__(
+        self, database: AsyncDatabase, write_concurrency: int = 8, updates_per_command: int = 4
+    ) -> None:
         self._progress = database[Progress.Settings.name]
         self._favourites = database[Favourite.Settings.name]
         self._user_ratings = database[UserRating.Settings.name]
         self._film_ratings = database[FilmRating.Settings.name]
         self._viewing_seen = database[VIEWING_SEEN]
-        # Shared by every agent of the process: at most this many writes in flight in all.
-        self._limit = asyncio.Semaphore(write_concurrency)
+        # Shared by every agent of the process: at most this many updates in flight in all.
+        self._limit = batches.StatementLimit(write_concurrency)
+        self._per_command = max(1, min(updates_per_command, write_concurrency))
+        self._known = batches.KnownDocuments(KNOWN_DOCUMENTS)
 
     async def apply_viewing(
         self, positions: list[PositionChange], watched: list[WatchedTime]
@@ -233,7 +238,7 @@ class ProjectionWriter:
             known = {int(error["index"]) for error in errors}
 
         async def first(time: WatchedTime) -> bool:
-            async with self._limit:
+            async with self._limit.hold():
                 stored = await self._viewing_seen.find_one({"_id": str(time.event_id)})
             return stored is not None and stored.get("offset") == time.offset
 
@@ -276,19 +281,54 @@ class ProjectionWriter:
             },
             upsert=True,
         )
-        async with self._limit:
+        async with self._limit.hold():
             await _apply_in_order(self._film_ratings, [op])
 
     async def _run_chains(
         self, collection: AsyncCollection, chains: Iterable[list[Update]]
     ) -> None:
-        """Each chain in order, the chains concurrently (bounded)."""
+        """Each chain in order, the chains concurrently (bounded): those of documents known to
+        exist several to a command, the others one update per command."""
+        alone: list[list[Update]] = []
+        together: list[list[Update]] = []
+        for chain in chains:
+            if chain:
+                known = self._per_command > 1 and self._key(collection, chain) in self._known
+                (together if known else alone).append(chain)
+        writes: list[Awaitable[None]] = [self._run_alone(collection, c) for c in alone]
+        writes += [self._run_together(collection, group) for group in self._commands(together)]
+        await _all_of(writes)
 
-        async def run(chain: list[Update]) -> None:
-            async with self._limit:
-                await _apply_in_order(collection, chain)
+    async def _run_alone(self, collection: AsyncCollection, chain: list[Update]) -> None:
+        async with self._limit.hold():
+            await _apply_in_order(collection, chain)
+        if chain[0].upsert:  # it exists now, whatever the filter decided
+            self._known.add(self._key(collection, chain))
 
-        await _all_of([run(chain) for chain in chains if chain])
+    async def _run_together(self, collection: AsyncCollection, group: list[list[Update]]) -> None:
+        statements = [(op.filter, conflicts.versioned(op.update)) for c in group for op in c]
+        ids = [chain[0].filter["_id"] for chain in group]
+        async with self._limit.hold(len(statements)), _documents.hold_all(collection.name, ids):
+            if await batches.all_matched(collection, statements):
+                return
+            # Some update did not apply, or which did is unknown: each decides on its own.
+            await _all_of([_apply_each(collection, chain) for chain in group])
+
+    def _commands(self, chains: list[list[Update]]) -> list[list[list[Update]]]:
+        """Whole chains packed into commands of at most `updates_per_command` updates."""
+        commands: list[list[list[Update]]] = []
+        size = 0
+        for chain in chains:
+            if not commands or size + len(chain) > self._per_command:
+                commands.append([])
+                size = 0
+            commands[-1].append(chain)
+            size += len(chain)
+        return commands
+
+    @staticmethod
+    def _key(collection: AsyncCollection, chain: list[Update]) -> tuple[str, str]:
+        return collection.name, str(chain[0].filter["_id"])
 
 
 DUPLICATE_KEY = 11000
@@ -380,6 +420,15 @@ class _DocumentLocks:
             self._holders[key] -= 1
             if not self._holders[key]:
                 del self._holders[key], self._locks[key]
+
+    @asynccontextmanager
+    async def hold_all(self, collection: str, ids: Iterable[Any]) -> AsyncIterator[None]:
+        """Several documents' locks, taken in one order everywhere (no two holders wait on
+        each other)."""
+        async with AsyncExitStack() as stack:
+            for key in sorted({(collection, str(i)) for i in ids}):
+                await stack.enter_async_context(self.hold(key))
+            yield
 
 
 _documents = _DocumentLocks()

@@ -47,7 +47,9 @@ async def database(stack, settings: Settings) -> AsyncIterator[AsyncDatabase]:
 
 @pytest.fixture
 def writer(database, settings) -> ProjectionWriter:
-    return ProjectionWriter(database, settings.mongo_write_concurrency)
+    return ProjectionWriter(
+        database, settings.mongo_write_concurrency, settings.mongo_updates_per_command
+    )
 
 
 def at(seconds: float) -> datetime:
@@ -147,6 +149,58 @@ async def test_writes_of_one_document_on_two_paths_at_once_lose_nothing(database
     stored = await progress.find_one({"_id": viewer_film_key(user, film)})
     assert stored is not None
     assert stored["watched_seconds"] == 40 and stored["position_ms"] == 39_000, stored
+
+
+def _commands(outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "ugc_mongo_update_commands_total", {"collection": "progress", "outcome": outcome}
+    )
+    return value or 0.0
+
+
+async def test_known_documents_are_updated_together_and_a_refusal_is_decided_alone(
+    database, writer
+):
+    # The first batch creates the documents one update per command; the next ones update them
+    # several to a command. A command holding a late heartbeat (its filter refuses it) does
+    # not show every update matched: its updates are sent again one by one, and still only
+    # the late one is refused.
+    user = uuid.uuid4()
+    films = [uuid.uuid4() for _ in range(FILMS)]
+    late = set(films[::7])
+    await writer.apply_viewing(
+        [PositionChange(user, f, 1, 9_000, at(10), uuid.uuid4()) for f in films], []
+    )
+    applied, alone = _commands("applied"), _commands("sent alone")
+    await writer.apply_viewing(
+        [PositionChange(user, f, 2, None, at(20), uuid.uuid4()) for f in films if f not in late],
+        [],
+    )
+    assert _commands("applied") > applied and _commands("sent alone") == alone
+    applied = _commands("applied")
+    await writer.apply_viewing(
+        [PositionChange(user, f, 3, None, at(5 if f in late else 30), uuid.uuid4()) for f in films],
+        [WatchedTime(user, f, 7, uuid.uuid4(), 1) for f in films],
+    )
+    assert _commands("applied") >= applied and _commands("sent alone") > alone
+    for film in films:
+        doc = await database["progress"].find_one({"_id": viewer_film_key(user, film)})
+        assert doc is not None
+        expected = (1, 10) if film in late else (3, 30)
+        assert (doc["position_ms"], doc["position_at"].second) == expected, doc
+        assert (doc["duration_ms"], doc["watched_seconds"]) == (9_000, 7), doc
+
+
+async def test_a_document_erased_since_this_worker_wrote_it_is_written_again(database, writer):
+    user, film = uuid.uuid4(), uuid.uuid4()
+    key = {"_id": viewer_film_key(user, film)}
+    await writer.apply_viewing([PositionChange(user, film, 1, None, at(1), uuid.uuid4())], [])
+    await database["progress"].delete_one(key)  # erased meanwhile, by another process
+    alone = _commands("sent alone")
+    await writer.apply_viewing([PositionChange(user, film, 2, None, at(2), uuid.uuid4())], [])
+    doc = await database["progress"].find_one(key)
+    assert doc is not None and doc["position_ms"] == 2, doc
+    assert _commands("sent alone") > alone  # the plain update matched nothing: sent as upsert
 
 
 @asynccontextmanager
