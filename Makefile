@@ -12,7 +12,7 @@ FAULTS_ENV_FILE ?= tests/faults/stack.env
 FAULTS_ENV := UGC_ENV_FILE=$(FAULTS_ENV_FILE)
 RUNS ?= 10
 
-.PHONY: install run stop status test test-faults soak faults lint format bench-ingest bench-pipeline clean chromium
+.PHONY: install run stop status test test-faults soak faults lint format bench-ingest bench-writes bench-pipeline clean chromium
 
 install: $(VENV)/.installed
 
@@ -77,6 +77,10 @@ bench-ingest: install
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
 	$(BENCH_ENV) $(UGC) stack up
 	$(BENCH_ENV) $(BIN)/python -m bench.ingest; status=$$?; $(BENCH_ENV) $(UGC) stack down; exit $$status
+
+bench-writes: install
+	$(BENCH_ENV) $(UGC) stack up
+	$(BENCH_ENV) $(BIN)/python -m bench.projection_writes; status=$$?; $(BENCH_ENV) $(UGC) stack down; exit $$status
 
 bench-pipeline: install
 	$(BENCH_ENV) $(UGC) stack up
