@@ -176,8 +176,7 @@ def _settled_owner_of(self: Any, tp: TP) -> bool:
 async def _adopt(self: Any, tp: TP, got: int) -> None:
     """Seek an assigned partition that was never sought to where its commits start, as the
     rebalance's seek would have (the records since come again, in order)."""
-    first = (await self.earliest_offsets(tp)).get(tp, 0)
-    offset = max(self._committed_offset.get(tp) or 0, first)
+    offset = (await _where_commits_start(self, [tp]))[tp]
     log.warning("%s: got offset %d of a partition never sought; seeking it to %d", tp, got, offset)
     await _seek(self, {tp: offset}, refetch=False)
 
@@ -228,9 +227,14 @@ async def _perform_seek(self: Any) -> None:
     sequencer.forget()
     await _faust_perform_seek(self)
     tps = [tp for tp in self.assignment() if _acknowledged(self, tp)]
+    await _seek(self, await _where_commits_start(self, tps), refetch=False)
+
+
+async def _where_commits_start(self: Any, tps: list[TP]) -> dict[TP, int]:
+    """Per partition, its committed offset, or its earliest one when nothing is committed or
+    retention deleted the offsets since."""
     firsts = await self.earliest_offsets(*tps) if tps else {}
-    offsets = {tp: max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0)) for tp in tps}
-    await _seek(self, offsets, refetch=False)
+    return {tp: max(self._committed_offset.get(tp) or 0, firsts.get(tp, 0)) for tp in tps}
 
 
 async def _seek(self: Any, offsets: dict[TP, int], refetch: bool) -> None:
