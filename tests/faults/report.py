@@ -126,6 +126,16 @@ viewer's watch time while later ones of the same viewer and film were applied, p
 worker began a graceful stop and its partition moved twice) has the shape of such a lost update.
 The figures above are of the code with the guard; workers log each refused write as
 `write conflict`.
+
+Found on 2026-12-03, in CI and in 2 of 6 soak runs on a loaded machine, both in the worker
+kill: (1) a film's rating total short by 3 ratings for good. Its changelog held no total for
+48 consecutive ratings before the kill, yet their offsets were committed: Faust's flush before a
+commit returns after 0.1 s without a message sent, with table changes still queued. A rating is
+now acknowledged only once Kafka acknowledged its table changes (`streams/tables.py`). (2) A
+viewer's watch time one event short at the bound, applied 9 s after it: the restarted worker,
+ready and idle, never handed on its partition's last record until the next rebalance. An
+assigned partition with records waiting, nothing handed on for 10 s and nothing unacknowledged
+is now fetched again from the awaited offset (workers log `none handed on`).
 """
 
 
