@@ -28,28 +28,30 @@ class ProgressWriteLog(monitoring.CommandListener):
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
-        self._pending: dict[int, tuple[str, str, float]] = {}
+        self._pending: dict[int, tuple[list[tuple[str, str]], float]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         command = event.command
         if event.command_name != "update" or command.get("update") != PROGRESS:
             return
-        updates = command.get("updates") or []
-        if len(updates) == 1:  # the worker sends one update per command (projections.py)
-            values = updates[0].get("u", {}).get("$set", {})
-            position_event = values.get("position_event_id", "-")
-            key = str(updates[0].get("q", {}).get("_id", ""))
-            self._pending[event.request_id] = (key, position_event, time.time())
+        sent = time.time()
+        writes = []
+        for update in command.get("updates") or []:  # several to a command (batches.py)
+            position_event = update.get("u", {}).get("$set", {}).get("position_event_id", "-")
+            writes.append((str(update.get("q", {}).get("_id", "")), position_event))
+        self._pending[event.request_id] = (writes, sent)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pending = self._pending.pop(event.request_id, None)
         if pending is None:
             return
         answered = time.time()
-        # n counts matched or upserted documents; a write error (a lost upsert race) is no write.
-        if event.reply.get("n", 0) >= 1 and not event.reply.get("writeErrors"):
-            key, position_event, sent = pending
-            self._out.write(f"{key} {position_event} {sent:.6f} {answered:.6f}\n")
+        writes, sent = pending
+        # n counts matched or upserted documents; a write error (a lost upsert race) is no
+        # write, and a command not matched whole is sent again one update at a time.
+        if event.reply.get("n", 0) == len(writes) and not event.reply.get("writeErrors"):
+            for key, position_event in writes:
+                self._out.write(f"{key} {position_event} {sent:.6f} {answered:.6f}\n")
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._pending.pop(event.request_id, None)
