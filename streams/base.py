@@ -16,6 +16,7 @@ import faust
 from faust.sensors import Sensor
 
 from streams import in_flight
+from streams.fetching import fetch_in_batches
 from streams.offsets import apply_in_order, fetch_stalled_again
 from ugc.events import DEAD_LETTER, RATINGS_BY_FILM, Family, topic_name
 from ugc.settings import Settings
@@ -48,6 +49,7 @@ def create_app(
     settings: Settings, app_id: str, origin: str, modules: list[str], web_port: int
 ) -> faust.App:
     apply_in_order()
+    fetch_in_batches(settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
     datadir = settings.faust_data_dir / app_id
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     worker_settle_writes_s: float = Field(default=5.0, gt=0)
     worker_batch_max: int = Field(default=500, ge=1)
     worker_batch_within_s: float = Field(default=0.05, gt=0)
+    # A fetch waits for this many bytes or this long (streams/fetching.py).
+    consumer_fetch_min_bytes: int = Field(default=1_048_576, ge=1)
+    consumer_fetch_max_wait_ms: int = Field(default=100, ge=1, le=1500)
     clickhouse_batch_max: int = Field(default=5000, ge=1)
     clickhouse_flush_s: float = Field(default=1.0, gt=0)
     sink_retry_max_s: float = Field(default=5.0, gt=0)
