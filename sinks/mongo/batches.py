@@ -14,7 +14,7 @@ one by one, as upserts where they were, which then decide each on its own.
 """
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,25 +33,52 @@ COMMANDS = Counter(
 class StatementLimit:
     """At most `capacity` updates in flight in the process, however they are grouped into
     commands (FerretDB's pool is shared by every process). A command asks for all its updates'
-    places at once, so two commands never hold part of what each needs."""
+    places at once, so two commands never hold part of what each needs. Waiters are served in
+    the order they came, and a release wakes only those it lets in: a batch queues hundreds of
+    writes here, and waking every waiter on every release cost the worker more CPU than the
+    writes' own pymongo work (a quarter of its samples in a profile at 350 events/s)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._free = capacity
-        self._changed = asyncio.Condition()
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     @asynccontextmanager
     async def hold(self, statements: int = 1) -> AsyncIterator[None]:
         wanted = min(statements, self.capacity)
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._free >= wanted)
-            self._free -= wanted
+        await self._take(wanted)
         try:
             yield
         finally:
-            async with self._changed:
-                self._free += wanted
-                self._changed.notify_all()
+            self._give_back(wanted)
+
+    async def _take(self, wanted: int) -> None:
+        if not self._waiting and self._free >= wanted:
+            self._free -= wanted
+            return
+        place = (wanted, asyncio.get_running_loop().create_future())
+        self._waiting.append(place)
+        try:
+            await place[1]
+        except asyncio.CancelledError:
+            if place[1].cancelled():
+                if place in self._waiting:  # (a wake-up may have passed over it already)
+                    self._waiting.remove(place)
+                self._wake()  # it may have been first in line, holding back smaller ones
+            else:
+                self._give_back(wanted)  # let in, then cancelled before it could go on
+            raise
+
+    def _give_back(self, wanted: int) -> None:
+        self._free += wanted
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting and self._free >= self._waiting[0][0]:
+            wanted, future = self._waiting.popleft()
+            if not future.done():  # done: cancelled, its task gone
+                self._free -= wanted
+                future.set_result(None)
 
 
 class KnownDocuments:

@@ -71,3 +71,30 @@ def test_known_documents_forget_the_least_recently_written_first():
     assert ("progress", "b") not in known
     assert ("progress", "a") in known and ("progress", "c") in known
     assert ("favourites", "a") not in known
+
+
+async def test_waiters_are_let_in_in_the_order_they_came():
+    limit = StatementLimit(4)
+    order: list[int] = []
+
+    async def command(name: int, updates: int) -> None:
+        async with limit.hold(updates):
+            order.append(name)
+            await asyncio.sleep(0.001)
+
+    async with limit.hold(3):  # one place free
+        waiting = [asyncio.create_task(command(n, size)) for n, size in enumerate([4, 1, 2])]
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+    assert order == [0, 1, 2]  # the 1 behind the 4 did not take the free place first
+
+
+async def test_a_cancelled_first_waiter_lets_the_ones_behind_it_in():
+    limit = StatementLimit(3)
+    async with limit.hold(2):
+        large = asyncio.create_task(limit.hold(3).__aenter__())
+        await asyncio.sleep(0)
+        small = asyncio.create_task(limit.hold(1).__aenter__())
+        await asyncio.sleep(0)
+        large.cancel()
+        await asyncio.wait_for(small, timeout=1)  # the free place is its own now
