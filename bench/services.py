@@ -96,6 +96,10 @@ def start_api(settings: Settings, log: Path) -> Service:
         "--host", settings.api_host, "--port", str(settings.api_port), "--workers", "1",
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
+    if answers(f"{api_url(settings)}/api/v1/health"):
+        # Another API (a bench run that was killed) would answer for ours, which would then fail
+        # to bind, and its CPU would be missing from the figures.
+        raise RuntimeError(f"{api_url(settings)} is served already: stop that process first")
     api = Service("api", argv, log, {})
     api.wait_for(lambda _: answers(f"{api_url(settings)}/api/v1/ready"), 60)
     return api
