@@ -67,7 +67,7 @@ from streams.base import PROJECTIONS_GROUP
 from ugc.settings import PROJECT_ROOT, Settings, get_settings
 
 RATE = float(os.environ.get("BENCH_RATE", "500"))
-VIEWER_STEPS = "500,1000,2000,3000,4000,6000,8000,12000,16000"
+VIEWER_STEPS = "500,1000,2000,3000,4000,5000,6000,7000,8000,10000,12000,16000"
 VIEWERS = [int(n) for n in os.environ.get("BENCH_VIEWERS", VIEWER_STEPS).split(",")]
 # The ladder runs once per count: one worker process or several (Python uses one core each).
 PROJECTION_WORKERS = [int(n) for n in os.environ.get("BENCH_PROJECTION_WORKERS", "1,2").split(",")]
@@ -375,6 +375,25 @@ pairs. Left: four round trips per update are FerretDB 1.24's (no batching of upd
 documents, see sinks/mongo/projections.py), and no real MongoDB server comes from the package
 registries this machine reaches."""
 
+# Measured by hand on 2026-12-03 on the bench stack, 3,000 viewers (353 events/s) for 30 s per
+# run, variants alternating; /proc CPU per process, py-spy for the workers, perf for the store.
+CHANGED = """**What was changed in the workers (2026-12-03), and where the store's CPU goes.**
+A profile of the raw-events worker at 353 events/s put 42% of its samples in its consumer
+thread and 8% in its agent: Faust 0.15.3 leaves aiokafka's `fetch_min_bytes` at 1, so the
+broker answered each fetch as soon as one producer batch was there, hundreds of fetches a
+second per worker, each naming every assigned partition. With fetches that wait for 1 MiB or
+100 ms (streams/fetching.py), side by side: projections worker 1,167 → 654 µs per event,
+raw-events worker 1,017 → 472, Kafka 658 → 449. The projections worker's statement limit woke
+every waiting write of a batch on every release; first come first served, waking only those it
+lets in (sinks/mongo/batches.py): 863/744 → 661/670 µs per event in two alternating pairs.
+uvloop in the workers: 10% less CPU for the projections worker against the API's in the same
+run (four alternating runs). The store, at that rate: PostgreSQL runs FerretDB's statements
+in about a third of its CPU (pg_stat_statements: 163 µs per UPDATE, 76 µs per SELECT); perf puts
+the rest in the protocol and context switches, planning (12%: the SELECT's `_jsonb->$1 @> $2`
+names its field as a parameter, so no generic plan can use an index and every call is planned
+again) and the WAL flush of each commit (13%). FerretDB: 20% context switches, 18% Go's sysmon,
+22% inside pgx's transaction of each update (its four round trips)."""
+
 
 def cost_table(costs: list[WriteCost]) -> str:
     rows = table(["documents", "µs per write (batch time / writes)", "writes/s",
@@ -530,6 +549,8 @@ py-spy samples ({stage_names}, {OTHER}): {stages_text(best) if best else "-"}.
 {ten_thousand(best) if best else ""}
 
 {TRIED}
+
+{CHANGED}
 
 **Freshness** (bench/freshness.py), {SECONDS:g} s at each rate with fresh workers: viewers as
 in the ladder make the rate (resume: their heartbeats, 202 -> stored), and a probe viewer adds
