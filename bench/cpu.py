@@ -13,12 +13,15 @@ STACK_COMPONENTS = ("kafka", "postgres", "ferretdb")
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds) of a live process."""
+    """(parent pid, CPU seconds) of a live process: its own and that of its children that ended
+    (and were waited for). Without the latter a tree's CPU fell whenever a child ended, as
+    PostgreSQL's backends do when FerretDB closes idle connections: its CPU in a step came out
+    negative."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) * TICK_S
+    return int(fields[1]), sum(int(ticks) for ticks in fields[11:15]) * TICK_S
 
 
 def tree_cpu_s(root: int) -> float:
